@@ -1,0 +1,269 @@
+"""The ``dependents`` command: parses options and calls the library, nothing more.
+
+Exit status: 0 every row accepted; 1 finished with rejected rows; 2 a usage or
+file error (nothing written); 3 aborted by ``--max-reject-rate`` (nothing
+committed); 4 the database is unreachable or failed; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import Connection
+
+from pipeline import customers as customers_lib
+from pipeline import db, ledger
+from pipeline import run as run_lib
+from pipeline.errors import PipelineError
+from schemas import DEFAULT_PROFILE, PROFILES
+
+
+def db_option(fn):
+    return click.option(
+        "--db",
+        "db_url",
+        envvar=db.ENV_URL,
+        default=db.DEFAULT_URL,
+        show_default=True,
+        help=f"Database URL (SQLAlchemy form); else ${db.ENV_URL}.",
+    )(fn)
+
+
+def friendly(fn):
+    """Turn the library's errors into one line on stderr and the documented exit status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PipelineError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: nothing was committed.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+class IsoDate(click.ParamType):
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date in YYYY-MM-DD form", param, ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dependents-import")
+def cli() -> None:
+    """Bulk import of dependents from CSV/XLSX into a SQL database, validated against the
+    CareCycle v2 and Add Dependent v2.0 contracts."""
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@db_option
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default=DEFAULT_PROFILE,
+    show_default=True,
+    help="Which contract's rules every row must meet.",
+)
+@click.option(
+    "--channel",
+    type=click.Choice(["self-service", "contact-centre"]),
+    default="self-service",
+    show_default=True,
+    help="self-service allows at most 4 dependents per customer.",
+)
+@click.option(
+    "--as-of", type=IsoDate(), help="The date the age and not-in-future rules use.  [default: today]"
+)
+@click.option(
+    "--date-order",
+    type=click.Choice(["DMY", "MDY"]),
+    help="Read 04/01/2019-style dates in this order; without it they are rejected, never guessed.",
+)
+@click.option(
+    "--encoding", help="CSV text encoding.  [default: detected: UTF-8 (BOM or not), UTF-16, cp1252]"
+)
+@click.option("--delimiter", help="CSV delimiter.  [default: sniffed from , ; or tab]")
+@click.option("--sheet", help="XLSX sheet name.  [default: the first sheet]")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=50_000,
+    show_default=True,
+    help="Rows per chunk; memory grows with this, not with the file.",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the rejects report goes.  [default: reports/<run id>/]",
+)
+@click.option("--dry-run", is_flag=True, help="Apply every rule and write the report; commit nothing.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Import a file that already has a succeeded run (duplicates still rejected).",
+)
+@click.option(
+    "--max-reject-rate",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    show_default=True,
+    help="Commit nothing (exit 3) when more than this fraction of rows is rejected.",
+)
+@click.option("--include-pii", is_flag=True, help="Write SSNs in full in the reports (masked by default).")
+@friendly
+def import_(file: Path, db_url: str, **options) -> None:
+    """Import the dependents in FILE (CSV or XLSX)."""
+    outcome = run_lib.import_file(db_url, file, run_lib.Options(**options))
+    for warning in outcome.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(describe(outcome))
+    sys.exit(outcome.exit_code)
+
+
+def describe(outcome: run_lib.Outcome) -> str:
+    r = outcome.run
+    verb = {
+        "succeeded": "committed",
+        "dry run": "dry run, nothing committed",
+        "aborted": "aborted, nothing committed",
+    }[r.status]
+    lines = [
+        f"{r.file_name}: {r.rows_read} rows read, {r.accepted} accepted, {r.rejected} rejected ({verb})."
+    ]
+    if r.message:
+        lines.append(r.message)
+    if outcome.counts:
+        top = ", ".join(f"{code} {n}" for code, n in outcome.counts.most_common(5))
+        lines.append(f"Most frequent: {top}")
+    if r.rejected:
+        lines.append(f"Rejects report: {outcome.reports['rejects_csv']}")
+    lines.append(f"Run {r.id}; summary: {outcome.reports['summary']}")
+    return "\n".join(lines)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Manage the database."""
+
+
+@db_group.command("init")
+@db_option
+@friendly
+def db_init(db_url: str) -> None:
+    """Create the tables that do not exist yet."""
+    engine = db.engine_for(db_url)
+    with db.errors(db_url):
+        db.init(engine)
+    click.echo(f"Tables ready in {db.masked(db_url)}")
+
+
+@cli.group("customers")
+def customers_group() -> None:
+    """Manage the customers dependents attach to."""
+
+
+@customers_group.command("load")
+@click.argument("file", type=click.Path(path_type=Path))
+@db_option
+@click.option("--encoding", help="CSV text encoding.  [default: detected]")
+@click.option("--delimiter", help="CSV delimiter.  [default: sniffed]")
+@friendly
+def customers_load(file: Path, db_url: str, encoding: str | None, delimiter: str | None) -> None:
+    """Load customers from FILE (an `id` column, optional names, email, phone); existing ids are skipped."""
+    loaded = customers_lib.load_customers(db_url, file, encoding, delimiter)
+    click.echo(
+        f"{file.name}: {loaded.read} customers read, {loaded.added} added, {loaded.skipped} already present."
+    )
+
+
+@cli.group("runs", invoke_without_command=True)
+@db_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.pass_context
+@friendly
+def runs_group(ctx: click.Context, db_url: str, limit: int) -> None:
+    """List recent import runs (newest first)."""
+    if ctx.invoked_subcommand:
+        return
+    with _connect(db_url) as conn:
+        runs = ledger.recent(conn, limit)
+    for r in runs:
+        click.echo(
+            f"{r.id}  {r.started_at:%Y-%m-%d %H:%M}  {r.status:<9}  {r.profile:<13} "
+            f"read {r.rows_read:>8}  accepted {r.accepted:>8}  rejected {r.rejected:>8}  {r.file_name}"
+        )
+    if not runs:
+        click.echo("No runs yet.")
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@db_option
+@friendly
+def runs_show(run_id: str, db_url: str) -> None:
+    """Show one run (RUN_ID or a unique prefix of it) with its rejected rows per code."""
+    with _connect(db_url) as conn:
+        r = _get_run(conn, run_id)
+        counts = ledger.code_counts(conn, r.id)
+    for label, value in (
+        ("run", r.id),
+        ("file", r.file_name),
+        ("sha256", r.sha256),
+        ("size", f"{r.size_bytes} bytes"),
+        ("profile", r.profile),
+        ("channel", r.channel),
+        ("as of", r.as_of),
+        ("status", r.status),
+        ("started", r.started_at),
+        ("finished", r.finished_at),
+        ("rows read", r.rows_read),
+        ("accepted", r.accepted),
+        ("rejected", r.rejected),
+        ("source run", r.source_run_id),
+        ("message", r.message),
+    ):
+        if value is not None:
+            click.echo(f"{label + ':':<12}{value}")
+    for code, n in counts.most_common():
+        click.echo(f"  {code:<28}{n}")
+
+
+@contextmanager
+def _connect(db_url: str) -> Iterator[Connection]:
+    """A connection whose errors read as one line naming the database."""
+    engine = db.engine_for(db_url)
+    try:
+        with db.errors(db_url):
+            db.ensure_schema(engine)
+            with engine.connect() as conn:
+                yield conn
+    finally:
+        engine.dispose()
+
+
+def _get_run(conn, run_id: str) -> ledger.Run:
+    found = ledger.get(conn, run_id)
+    if found is None:
+        raise PipelineError(f"no run {run_id!r} (see `dependents runs`)")
+    return found
+
+
+if __name__ == "__main__":
+    cli()

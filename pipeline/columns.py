@@ -1,0 +1,72 @@
+"""Headers -> fields: forgiving about spelling, strict about what is missing.
+
+``First Name``, ``first_name``, ``FIRSTNAME`` and ``first-name`` are one header;
+``DOB`` and ``dateOfBirth`` are ``birthDate``. A rejects report's own columns
+(``row``, ``codes``, ``messages``) are recognised and ignored, so a corrected
+report can be imported as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pipeline.errors import FileError
+from schemas.fields import FIELDS, Field
+from schemas.rules import Profile
+
+REPORT_COLUMNS = ("row", "codes", "messages")
+
+
+def header_key(header: str) -> str:
+    """The spelling-insensitive form of a header: case, spaces, underscores and hyphens dropped."""
+    return re.sub(r"[\s_\-]+", "", header).casefold()
+
+
+ALIASES: dict[str, Field] = {
+    header_key(spelling): f for f in FIELDS for spelling in (f.name, f.column, *f.aliases)
+}
+
+
+@dataclass
+class ColumnMap:
+    """Which input column (by position) feeds which field."""
+
+    fields: dict[int, Field]
+    ignored: list[str] = field(default_factory=list)
+    report: list[int] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        if not self.ignored:
+            return []
+        return [f"ignored unknown column(s): {', '.join(self.ignored)}"]
+
+    def position(self, f: Field) -> int | None:
+        return next((pos for pos, g in self.fields.items() if g is f), None)
+
+
+def match(headers: list[str], profile: Profile, file_name: str) -> ColumnMap:
+    """Map ``headers`` to the profile's fields; FileError on a missing or doubled column."""
+    in_profile = set(profile.rules)
+    cmap = ColumnMap({})
+    seen: dict[str, str] = {}
+    for pos, header in enumerate(headers):
+        key = header_key(header)
+        f = ALIASES.get(key)
+        if key in REPORT_COLUMNS:
+            cmap.report.append(pos)
+        elif f is None or f.name not in in_profile:
+            if header.strip():
+                cmap.ignored.append(header.strip())
+        elif f.name in seen:
+            raise FileError(
+                f"{file_name}: columns {seen[f.name]!r} and {header!r} are both {f.name}; keep one"
+            )
+        else:
+            seen[f.name] = header
+            cmap.fields[pos] = f
+    missing = [f.name for f in profile.required_fields if f.name not in seen]
+    if missing:
+        raise FileError(f"{file_name}: missing required column(s): {', '.join(missing)}")
+    return cmap

@@ -1,0 +1,31 @@
+"""The errors a user can cause or meet, each with its exit status.
+
+The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``;
+messages name the file, row or column, never a cell's value (which may be PII).
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base: an import could not run; nothing was written."""
+
+    exit_code = 2
+
+
+class FileError(PipelineError):
+    """The input file cannot be read as a dependents sheet (exit 2)."""
+
+    exit_code = 2
+
+
+class AlreadyImported(PipelineError):
+    """The same file (by SHA-256) already has a succeeded run (exit 2)."""
+
+    exit_code = 2
+
+
+class DatabaseError(PipelineError):
+    """The database is unreachable or failed (exit 4)."""
+
+    exit_code = 4

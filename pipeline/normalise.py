@@ -1,0 +1,55 @@
+"""Text cells -> one frame per chunk with a column per field, trimmed and canonical,
+and a parsed ``<column>__value`` beside each date, number and boolean.
+
+Nothing is rejected here: unreadable text simply has no parsed value, and the
+schema (``pipeline.validate``) says why.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.columns import ColumnMap
+from schemas import parse
+from schemas.fields import Field
+from schemas.rules import Profile, derive
+
+# A rejects report writes a cell that starts with one of these behind a "'" so a
+# spreadsheet shows it as text; the "'" is taken off again when the report is imported.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def normalise(
+    chunk: pd.DataFrame, cmap: ColumnMap, profile: Profile, date_order: parse.DateOrder | None
+) -> pd.DataFrame:
+    out = pd.DataFrame(index=chunk.index)
+    for pos, f in cmap.fields.items():
+        text = clean(chunk[pos])
+        out[f.column] = canonical(text, f, profile)
+        if f.kind == "date":
+            out[f.value_column] = parse.dates(text, date_order)
+        elif f.kind == "int":
+            out[f.value_column] = parse.integers(text)
+        elif f.kind == "bool":
+            out[f.value_column] = parse.booleans(text)
+    return derive(out, profile)
+
+
+def clean(cells: pd.Series) -> pd.Series:
+    """Unescape report-escaped formulas, trim, and make empty cells missing."""
+    escaped = cells.str.startswith("'") & cells.str.slice(1, 2).isin(FORMULA_START)
+    if escaped.any():
+        cells = cells.where(~escaped, cells.str.slice(1))
+    text = cells.str.strip()
+    return text.where(text != "")
+
+
+def canonical(text: pd.Series, f: Field, profile: Profile) -> pd.Series:
+    """Enum and lookup values in their canonical spelling, UUIDs in lower case."""
+    if f.kind == "uuid":
+        return text.str.lower()
+    allowed = profile.rules[f.name].one_of
+    if f.kind == "enum" and allowed:
+        spelling = {v.casefold(): v for v in allowed}
+        return text.str.casefold().map(spelling).fillna(text).astype("str")
+    return text

@@ -1,0 +1,288 @@
+"""File -> chunks of text cells, each row indexed by the row number a spreadsheet shows.
+
+Everything is read as text first: leading zeros, ``NA``, ``Null`` and ``True``
+stay exactly as typed, and the rules decide what text means. A CSV's encoding is
+settled for the whole file before the first chunk (in the same pass that takes
+its SHA-256), so a decode error never surfaces halfway through a load.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pipeline.errors import FileError
+
+XLSX_SUFFIXES = {".xlsx", ".xlsm"}
+DELIMITERS = (",", ";", "\t")
+BLOCK = 1 << 20
+MAX_XLSX_UNCOMPRESSED = 2 << 30  # 2 GiB of XML is far beyond Excel's 1,048,576 rows
+MAX_XLSX_RATIO = 200  # zip bombs compress thousands of times over; real sheets 5-20x
+
+
+@dataclass
+class Source:
+    """An opened input: its headers, fingerprint and a way to stream its rows."""
+
+    path: Path
+    kind: str
+    headers: list[str]
+    sha256: str
+    size: int
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    _rows: list[list[object]] = field(default_factory=list, repr=False)
+    _header_index: int = 0
+
+    def chunks(self, size: int) -> Iterator[pd.DataFrame]:
+        """Frames of at most ``size`` non-blank rows; columns 0..n-1 (header order), text cells,
+        index = sheet row number."""
+        if self.kind == "csv":
+            return _csv_chunks(self, size)
+        return _xlsx_chunks(self, size)
+
+
+def open_source(
+    path: Path, *, encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None
+) -> Source:
+    """Open ``path`` as CSV or XLSX (by its suffix) and read its header; FileError if it cannot."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileError(f"{path}: no such file")
+    if path.suffix.lower() in XLSX_SUFFIXES:
+        return _open_xlsx(path, sheet)
+    if path.suffix.lower() in {".xls", ".ods", ".numbers"}:
+        raise FileError(f"{path.name}: {path.suffix} files are not read; save the sheet as .xlsx or .csv")
+    return _open_csv(path, encoding, delimiter)
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+
+
+def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Source:
+    size, digest, encoding = _fingerprint(path, encoding)
+    with path.open("rb") as fh:
+        sample = codecs.decode(fh.read(256 * 1024), _python_codec(encoding), errors="ignore")
+    if not sample.strip():
+        raise FileError(f"{path.name}: the file is empty")
+    delimiter = delimiter or _sniff_delimiter(sample)
+    try:
+        headers = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
+    except (csv.Error, StopIteration) as exc:
+        raise FileError(f"{path.name}: cannot read the header row ({exc})") from None
+    headers = [h.lstrip("\ufeff") for h in headers]
+    return Source(path, "csv", headers, digest, size, encoding=encoding, delimiter=delimiter)
+
+
+def _fingerprint(path: Path, encoding: str | None) -> tuple[int, str, str]:
+    """Size, SHA-256 and the encoding the whole file decodes in, from one pass over it."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    chosen = encoding or _bom_encoding(head) or "utf-8"
+    result = _try_decode(path, chosen)
+    if result is None and encoding is None and chosen == "utf-8":
+        chosen = "cp1252"  # what Excel's "CSV" (not "CSV UTF-8") saves on Western Windows
+        result = _try_decode(path, chosen)
+    if result is None:
+        raise FileError(f"{path.name}: the text is not valid {chosen}; pass --encoding")
+    return result[0], result[1], chosen
+
+
+def _bom_encoding(head: bytes) -> str | None:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
+
+
+def _try_decode(path: Path, encoding: str) -> tuple[int, str] | None:
+    try:
+        decoder = codecs.getincrementaldecoder(_python_codec(encoding))()
+    except LookupError:
+        raise FileError(f"{path.name}: unknown encoding {encoding!r}") from None
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as fh:
+        try:
+            while block := fh.read(BLOCK):
+                digest.update(block)
+                size += len(block)
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return None
+    return size, digest.hexdigest()
+
+
+def _python_codec(encoding: str) -> str:
+    return codecs.lookup(encoding).name
+
+
+def _sniff_delimiter(sample: str) -> str:
+    """The candidate that occurs most in the header line; a header has no quoted commas in practice."""
+    first = sample.lstrip("\ufeff").splitlines()[0]
+    counts = {d: first.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _csv_chunks(src: Source, size: int) -> Iterator[pd.DataFrame]:
+    bad: list[pacsv.InvalidRow] = []
+    try:
+        yield from _csv_batches(src, size, bad)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if bad:
+            row = bad[0]
+            raise FileError(
+                f"{src.path.name}: row {row.number} has {row.actual_columns} cells but the header has "
+                f"{row.expected_columns}"
+            ) from None
+        # Arrow's own text quotes the offending line (PII): keep only its kind.
+        raise FileError(f"{src.path.name}: cannot parse the CSV ({_first_words(exc)})") from None
+
+
+def _csv_batches(src: Source, size: int, bad: list) -> Iterator[pd.DataFrame]:
+    def on_bad_row(row: pacsv.InvalidRow) -> str:
+        bad.append(row)
+        return "error"
+
+    codec = _python_codec(src.encoding or "utf-8")
+    reader = pacsv.open_csv(
+        src.path,
+        read_options=pacsv.ReadOptions(
+            encoding="utf8" if codec in ("utf-8", "utf-8-sig") else codec,
+            block_size=8 << 20,
+            use_threads=False,
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=src.delimiter, newlines_in_values=True, invalid_row_handler=on_bad_row
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={h: pa.string() for h in _arrow_names(src.headers)},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    first_row = 2  # the header is row 1 in a spreadsheet program
+    pending: list[pa.RecordBatch] = []
+    waiting = 0
+    for batch in reader:
+        pending.append(batch)
+        waiting += batch.num_rows
+        while waiting >= size:
+            table = pa.Table.from_batches(pending)
+            yield _frame(table.slice(0, size), first_row)
+            first_row += size
+            rest = table.slice(size)
+            pending, waiting = rest.to_batches(), rest.num_rows
+    if waiting:
+        yield _frame(pa.Table.from_batches(pending), first_row)
+
+
+def _arrow_names(headers: list[str]) -> list[str]:
+    return [h.lstrip("\ufeff") for h in headers]
+
+
+def _first_words(exc: Exception) -> str:
+    text = str(exc).split(":")[0:2]
+    return ":".join(text).strip()[:80]
+
+
+def _frame(table: pa.Table, first_row: int) -> pd.DataFrame:
+    frame = table.to_pandas()
+    frame.columns = range(frame.shape[1])
+    frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
+    return _drop_blank(frame)
+
+
+def _drop_blank(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows with every cell empty are skipped; the others keep their row numbers."""
+    return frame[frame.ne("").any(axis=1)]
+
+
+# -- XLSX --------------------------------------------------------------------------------------
+
+
+def _open_xlsx(path: Path, sheet: str | None) -> Source:
+    size, digest = _sha256(path)
+    _check_zip(path)
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+        names = book.sheet_names
+        name = sheet or names[0]
+        if name not in names:
+            raise FileError(f"{path.name}: no sheet named {name!r} (sheets: {', '.join(names)})")
+        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except CalamineError as exc:
+        raise FileError(f"{path.name}: cannot read the workbook ({type(exc).__name__})") from None
+    header_index = next((i for i, r in enumerate(rows) if any(c != "" for c in r)), None)
+    if header_index is None:
+        raise FileError(f"{path.name}: sheet {name!r} is empty")
+    headers = [_cell_text(c) for c in rows[header_index]]
+    while headers and headers[-1] == "":
+        headers.pop()
+    src = Source(path, "xlsx", headers, digest, size, sheet=name)
+    src._rows, src._header_index = rows, header_index
+    return src
+
+
+def _sha256(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as fh:
+        while block := fh.read(BLOCK):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def _check_zip(path: Path) -> None:
+    """Refuse what is not an XLSX, and zip bombs, before any XML is parsed."""
+    if not zipfile.is_zipfile(path):
+        raise FileError(f"{path.name}: not an XLSX workbook (not a zip archive)")
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    unpacked = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos) or 1
+    if unpacked > MAX_XLSX_UNCOMPRESSED or unpacked / packed > MAX_XLSX_RATIO:
+        raise FileError(f"{path.name}: the workbook unpacks to {unpacked:,} bytes; refused as unsafe")
+
+
+def _xlsx_chunks(src: Source, size: int) -> Iterator[pd.DataFrame]:
+    width = len(src.headers)
+    start = src._header_index + 1
+    for lo in range(start, len(src._rows), size):
+        block = src._rows[lo : lo + size]
+        frame = pd.DataFrame([(r + [""] * width)[:width] for r in block], dtype=object)
+        frame = frame.apply(lambda col: col.map(_cell_text)).astype("str")
+        frame.columns = range(width)
+        frame.index = pd.RangeIndex(lo + 1, lo + 1 + len(frame), name="row")
+        yield _drop_blank(frame)
+
+
+def _cell_text(value: object) -> str:
+    """A cell as the text a user sees: dates in ISO form, whole numbers without '.0'."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return "" if value is None else str(value)

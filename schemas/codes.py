@@ -1,0 +1,91 @@
+"""The notification-code catalogue: every code the importer can give, with its text.
+
+Codes are public and stable: reports, the ``import_rejects`` table and systems
+downstream key on them. Texts are templates filled from the notification's
+``additionalData`` (``{limit}``, ``{asOf}``...). They never contain the
+rejected value itself, so no PII reaches a message.
+
+``docs/notification-codes.md`` is generated from this table
+(``python -m schemas.codes > docs/notification-codes.md``); a test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    text: str
+    stage: str = "row"  # "row": the row alone decides; "database": needs the database
+    severity: str = "Error"
+
+    def render(self, details: dict[str, Any]) -> str:
+        return self.text.format(**details)
+
+
+CATALOGUE: tuple[Code, ...] = (
+    Code("CUSTOMER_ID_REQUIRED", "customerId is required."),
+    Code("CUSTOMER_ID_INVALID", "customerId is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)."),
+    Code("FIRST_NAME_REQUIRED", "firstName is required."),
+    Code("FIRST_NAME_TOO_LONG", "firstName is longer than {limit} characters."),
+    Code("MIDDLE_NAME_TOO_LONG", "middleName is longer than {limit} characters."),
+    Code("LAST_NAME_REQUIRED", "lastName is required."),
+    Code("LAST_NAME_TOO_LONG", "lastName is longer than {limit} characters."),
+    Code("BIRTH_DATE_REQUIRED", "birthDate is required."),
+    Code("BIRTH_DATE_INVALID", "birthDate is not a real date in a format the import reads."),
+    Code("BIRTH_DATE_IN_FUTURE", "birthDate is after the as-of date {asOf}."),
+    Code("DEPENDENT_NOT_UNDER_18", "The dependent is not under {limit} on {asOf}."),
+    Code("GENDER_INVALID", "gender is not one of the allowed values."),
+    Code("RELATIONSHIP_TYPE_INVALID", "relationshipType is not one of the allowed values."),
+    Code("HOME_LANGUAGE_INVALID", "homeLanguage is not one of the allowed values."),
+    Code("ANNUAL_INCOME_INVALID", "annualIncome is not a whole number from {minimum} to {maximum}."),
+    Code("PHONE_TOO_LONG", "phone is longer than {limit} characters."),
+    Code("EMAIL_TOO_LONG", "email is longer than {limit} characters."),
+    Code("EMAIL_INVALID", "email is not a well-formed address."),
+    Code("SSN_TOO_LONG", "ssn is longer than {limit} characters."),
+    Code("SSN_INVALID", "ssn is not a well-formed SSN (123-45-6789 or 9 digits)."),
+    Code("IS_COVERED_INVALID", "isCovered is not a boolean (true/false, yes/no, y/n, 1/0)."),
+    Code("IS_ACTIVE_INVALID", "isActive is not a boolean (true/false, yes/no, y/n, 1/0)."),
+    Code("COVERAGE_START_DATE_INVALID", "coverageStartDate is not a real date in a format the import reads."),
+    Code("COVERAGE_END_DATE_INVALID", "coverageEndDate is not a real date in a format the import reads."),
+    Code("COVERAGE_END_BEFORE_START", "coverageEndDate is before coverageStartDate."),
+    Code("NOTES_TOO_LONG", "notes is longer than {limit} characters."),
+    Code("CUSTOMER_NOT_FOUND", "No customer with this customerId exists.", "database"),
+    Code(
+        "DEPENDENT_LIMIT_REACHED",
+        "The customer already has {count} dependents; self-service channels may add at most {limit}.",
+        "database",
+    ),
+    Code("DUPLICATE_IN_FILE", "The same dependent is already in this file at row {row}.", "database"),
+    Code("DEPENDENT_ALREADY_EXISTS", "This dependent already exists for the customer.", "database"),
+)
+
+BY_CODE: dict[str, Code] = {c.code: c for c in CATALOGUE}
+ORDER: dict[str, int] = {c.code: i for i, c in enumerate(CATALOGUE)}
+
+
+def markdown() -> str:
+    """The catalogue as the Markdown page ``docs/notification-codes.md``."""
+    lines = [
+        "# Notification codes",
+        "",
+        "Generated from `schemas/codes.py` by `make docs`; do not edit by hand.",
+        "",
+        "Every rejected row carries one notification per problem, shaped like the Add Dependent",
+        "ApiResponse envelope: `severity`, `code`, `text`, `additionalData` (the field, and the",
+        "limit where there is one). *row* codes are decided by the row alone; *database* codes",
+        "need the database (the customer, the dependents already stored, earlier rows of the file).",
+        "",
+        "| code | stage | severity | text |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| `{c.code}` | {c.stage} | {c.severity} | {c.text} |" for c in CATALOGUE]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())

@@ -1,0 +1,63 @@
+"""How cell text becomes values: column-wise, never row by row.
+
+Each parser takes a Series of trimmed text (``<NA>`` for empty cells) and returns
+a Series of values with ``<NA>``/``NaT`` where the text is empty *or* unreadable.
+The schemas call the same parsers to decide "is this text readable?", so the
+rule and the stored value can never disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+import pandas as pd
+
+DateOrder = Literal["DMY", "MDY"]
+
+# ISO 8601 date, optionally with a time (the Add Dependent sample sends 2019-01-04T00:00:00).
+ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?)?"
+# 04/01/2019, 4-1-2019, 04.01.2019: read only when the user says which part is the day.
+NUMERIC_DATE = r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$"
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+EMAIL = r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+"
+SSN = r"\d{3}-\d{2}-\d{4}|\d{9}"
+INTEGER = r"[+-]?\d{1,20}"
+
+TRUE_WORDS = ("true", "yes", "y", "1")
+FALSE_WORDS = ("false", "no", "n", "0")
+BOOLEANS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
+
+
+def dates(text: pd.Series, order: DateOrder | None = None) -> pd.Series:
+    """Parse ISO dates always, and day/month/year text only in the ``order`` given."""
+    iso = text.str.fullmatch(ISO_DATE).fillna(False).astype(bool)
+    ymd = text.str.slice(0, 10).where(iso)
+    if order is not None:
+        rest = text[~iso & text.notna()]
+        parts = rest.str.extract(NUMERIC_DATE)
+        day, month = (parts[0], parts[1]) if order == "DMY" else (parts[1], parts[0])
+        ymd = ymd.fillna(parts[2] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2))
+    return pd.to_datetime(ymd, format="%Y-%m-%d", errors="coerce").astype("datetime64[s]")
+
+
+def integers(text: pd.Series) -> pd.Series:
+    """Whole numbers written as digits with an optional sign; anything else is <NA>."""
+    whole = text.where(text.str.fullmatch(INTEGER).fillna(False).astype(bool))
+    return pd.to_numeric(whole, errors="coerce").astype("Float64")
+
+
+def booleans(text: pd.Series) -> pd.Series:
+    """true/false, yes/no, y/n, 1/0 in any case; anything else is <NA>."""
+    return text.str.casefold().map(BOOLEANS).astype("boolean")
+
+
+def age_on(born: pd.Series, as_of: date) -> pd.Series:
+    """Age in completed calendar years on ``as_of``.
+
+    A 29 February birthday is reached on 1 March in a non-leap year, because
+    (2, 29) is after (2, 28) and before (3, 1).
+    """
+    month, day = born.dt.month, born.dt.day
+    had_birthday = (month < as_of.month) | ((month == as_of.month) & (day <= as_of.day))
+    return as_of.year - born.dt.year - (~had_birthday).astype("Int64")

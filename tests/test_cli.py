@@ -1,0 +1,102 @@
+"""End to end through the ``dependents`` command, as the README tells a user to run it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AS_OF, SAMPLES, invoke, query, write_csv
+
+CUSTOMER = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
+HEADER = ["customerId", "firstName", "lastName", "birthDate", "phone"]
+
+
+def rejects(report_dir: Path, stem: str) -> list[dict]:
+    with (report_dir / f"{stem}.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("sample", ["dependents.xlsx", "dependents.csv"])
+def test_sample_file_end_to_end(any_db, tmp_path, sample):
+    assert invoke("customers", "load", SAMPLES / "customers.csv", "--db", any_db).exit_code == 0
+    out = tmp_path / "reports"
+    result = invoke("import", SAMPLES / sample, "--db", any_db, "--as-of", AS_OF, "--report-dir", out)
+    assert result.exit_code == 1, result.output
+    assert "33 rows read, 14 accepted, 19 rejected (committed)" in result.stdout
+    assert query(any_db, "SELECT COUNT(*) FROM dependents") == [(14,)]
+    lines = rejects(out, Path(sample).stem)
+    assert len(lines) == 19
+    for line in lines:  # each bad sample row names the code it must get in its notes
+        expected = line["notes"].split(" ")[0]
+        if expected.isupper():
+            assert expected in line["codes"].split(";"), line
+    summary = json.loads((out / f"{Path(sample).stem}.summary.json").read_text())
+    assert (summary["rowsRead"], summary["accepted"], summary["rejected"]) == (33, 14, 19)
+    assert summary["codes"]["BIRTH_DATE_INVALID"] == 2
+
+
+def test_strings_that_look_like_missing_values_and_leading_zeros_are_stored_as_written(any_db, tmp_path):
+    invoke("customers", "load", write_csv(tmp_path / "c.csv", ["id"], [[CUSTOMER]]), "--db", any_db)
+    rows = [[CUSTOMER, "Null", "NA", "2019-01-04", "0821234567"], [CUSTOMER, "None", "N/A", "2019-01-05", ""]]
+    result = invoke("import", write_csv(tmp_path / "d.csv", HEADER, rows), "--db", any_db, "--as-of", AS_OF)
+    assert result.exit_code == 0, result.output
+    stored = query(any_db, "SELECT first_name, last_name, phone FROM dependents ORDER BY source_row")
+    assert stored == [("Null", "NA", "0821234567"), ("None", "N/A", None)]
+
+
+def test_all_rows_accepted_exits_0_and_says_so(sqlite_url, tmp_path):
+    invoke(
+        "customers", "load", write_csv(tmp_path / "c.csv", ["profileKey"], [[CUSTOMER]]), "--db", sqlite_url
+    )
+    path = write_csv(tmp_path / "d.csv", HEADER, [[CUSTOMER, "Ann", "Lee", "2019-01-04", ""]])
+    result = invoke("import", path, "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 0
+    assert "1 rows read, 1 accepted, 0 rejected (committed)" in result.stdout
+
+
+def test_missing_column_is_one_line_exit_2_and_nothing_written(sqlite_url, tmp_path):
+    path = write_csv(tmp_path / "d.csv", ["customerId", "firstName"], [[CUSTOMER, "Ann"]])
+    result = invoke("import", path, "--db", sqlite_url, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: d.csv: missing required column(s): lastName, birthDate\n"
+    assert not (tmp_path / "r").exists()
+    assert query(sqlite_url, "SELECT COUNT(*) FROM import_runs") == [(0,)]
+
+
+def test_usage_errors_exit_2(sqlite_url, tmp_path):
+    assert invoke("import", tmp_path / "nope.csv", "--db", sqlite_url).exit_code == 2
+    result = invoke("import", tmp_path / "x.csv", "--as-of", "22/11/2026")
+    assert result.exit_code == 2 and "is not a date in YYYY-MM-DD form" in result.stderr
+
+
+def test_unreachable_database_is_exit_4_with_the_password_masked(tmp_path):
+    path = write_csv(tmp_path / "d.csv", HEADER, [[CUSTOMER, "Ann", "Lee", "2019-01-04", ""]])
+    result = invoke("import", path, "--db", "postgresql://postgres:hunter2@127.0.0.1:1/test")
+    assert result.exit_code == 4
+    assert result.stderr.startswith("Error: database postgresql://postgres:***@127.0.0.1:1/test: ")
+    assert result.stderr.count("\n") == 1 and "hunter2" not in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_db_url_from_the_environment(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("DEPENDENTS_DB_URL", url)
+    assert invoke("db", "init").exit_code == 0
+    assert (tmp_path / "env.db").exists()
+
+
+def test_runs_lists_and_shows_a_run_with_its_codes(sqlite_url, tmp_path):
+    invoke("customers", "load", SAMPLES / "customers.csv", "--db", sqlite_url)
+    invoke(
+        "import", SAMPLES / "dependents.csv", "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path
+    )
+    (run_id,) = query(sqlite_url, "SELECT id FROM import_runs")[0]
+    listing = invoke("runs", "--db", sqlite_url)
+    assert run_id in listing.stdout and "succeeded" in listing.stdout
+    shown = invoke("runs", "show", run_id[:8], "--db", sqlite_url)
+    assert shown.exit_code == 0
+    assert "rejected:   19" in shown.stdout and "BIRTH_DATE_INVALID" in shown.stdout
+    assert invoke("runs", "show", "nope", "--db", sqlite_url).exit_code == 2
