@@ -25,8 +25,11 @@ LOCK_NAME = "dependents_import"
 PG_LOCK_KEY = 0x6465_7065_6E64  # "depend": one advisory lock for every import into a database
 
 UUID = sa.Uuid(as_uuid=False).with_variant(sa.CHAR(36), "sqlite", "mysql", "mariadb")
-NAME_KEY = sa.String(511).with_variant(
-    mysql.VARCHAR(511, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+# Compared byte for byte (it is casefolded already): binary/C collation is exact and fastest.
+NAME_KEY = (
+    sa.String(511)
+    .with_variant(mysql.VARCHAR(511, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
+    .with_variant(sa.String(511, collation="C"), "postgresql")
 )
 
 metadata = sa.MetaData()
@@ -248,15 +251,28 @@ def errors(url: str) -> Iterator[None]:
         # The driver's text can quote the offending values (names, SSNs): name the constraint only.
         raise DatabaseError(f"database {masked(url)}: {_constraint(exc)}") from None
     except DBAPIError as exc:
+        raise DatabaseError(f"database {masked(url)}: {_first_line(exc.orig)}") from None
+    except _driver_errors() as exc:  # the bulk paths talk to the drivers directly
         raise DatabaseError(f"database {masked(url)}: {_first_line(exc)}") from None
     except SQLAlchemyError as exc:
         raise DatabaseError(f"database {masked(url)}: {type(exc).__name__}") from None
 
 
-def _first_line(exc: DBAPIError) -> str:
-    text = str(exc.orig).strip().splitlines()
-    head = text[0] if text else type(exc.orig).__name__
-    if "Duplicate entry" in head or "Key (" in head:
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    import psycopg
+    import pymysql
+
+    return (sqlite3.Error, psycopg.Error, pymysql.err.Error)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's headline only: PostgreSQL's DETAIL lines and MySQL's duplicate-entry text
+    quote row values (PII)."""
+    text = str(exc).strip().splitlines()
+    head = text[0] if text else type(exc).__name__
+    if "Duplicate entry" in head or "Key (" in head or "UNIQUE constraint" in head:
         return "a unique constraint was violated"
     return head[:300]
 

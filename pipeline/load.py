@@ -43,6 +43,7 @@ stage = sa.Table(
     prefixes=["TEMPORARY"],
 )
 
+# Only the rows something is wrong with come back: an unknown customer, or a stored twin.
 MATCH_SQL = sa.text(
     """
     SELECT s.source_row,
@@ -56,15 +57,19 @@ MATCH_SQL = sa.text(
           AND d.customer_id = s.customer_id
           AND d.date_of_birth = s.date_of_birth
           AND d.name_key = s.name_key
+    WHERE c.id IS NULL OR d.id IS NOT NULL
     """
 )
-COUNT_SQL = sa.text(
+# Only customers this chunk could take past the limit: stored dependents + candidates > limit.
+AT_RISK_SQL = sa.text(
     """
-    SELECT d.customer_id, COUNT(*) AS existing
+    SELECT MIN(s.source_row) AS source_row, COUNT(*) AS existing
     FROM dependents d
-    JOIN (SELECT DISTINCT customer_id FROM dependents_stage WHERE candidate = 1) s
+    JOIN (SELECT customer_id, MIN(source_row) AS source_row, COUNT(*) AS k
+          FROM dependents_stage WHERE candidate = 1 GROUP BY customer_id) s
       ON s.customer_id = d.customer_id
-    GROUP BY d.customer_id
+    GROUP BY d.customer_id, s.k
+    HAVING COUNT(*) + MIN(s.k) > :limit
     """
 )
 
@@ -106,15 +111,20 @@ class Loader:
         )
         self.conn.execute(stage.delete())
         write(self.conn, stage, keys)
-        found = pd.DataFrame(
-            self.conn.execute(MATCH_SQL).all(),
-            columns=["source_row", "customer_found", "match_run", "match_row"],
-        )
-        counts = dict(self.conn.execute(COUNT_SQL).all())
-        facts = keys.merge(found, on="source_row").sort_values("source_row")
-        facts["customer_id"] = facts["customer_id"].astype("str")
-        facts["existing"] = facts["customer_id"].map(lambda c: counts.get(c, 0)).astype("int64")
+        found = _fetch(self.conn, MATCH_SQL, ["source_row", "customer_found", "match_run", "match_row"])
+        facts = keys.merge(found, on="source_row", how="left").sort_values("source_row")
+        facts["customer_found"] = facts["customer_found"].fillna(1).astype("int64")
+        facts["existing"] = self._existing(facts)
         return self._decide(facts)
+
+    def _existing(self, facts: pd.DataFrame) -> pd.Series:
+        """Dependents already stored per row's customer, where it can matter (else 0)."""
+        if self.channel != "self-service":
+            return pd.Series(0, index=facts.index, dtype="int64")
+        risk = _fetch(self.conn, AT_RISK_SQL, ["source_row", "existing"], limit=SELF_SERVICE_LIMIT)
+        by_customer = facts[["source_row", "customer_id"]].merge(risk, on="source_row")
+        per_customer = by_customer.set_index("customer_id")["existing"]
+        return facts["customer_id"].map(per_customer).fillna(0).astype("int64")
 
     def _decide(self, facts: pd.DataFrame) -> pd.DataFrame:
         out: list[pd.DataFrame] = []
@@ -186,6 +196,12 @@ class Loader:
         out["name_key"] = name_key(rows)
         write(self.conn, db.dependents, out)
         return len(out)
+
+
+def _fetch(conn: Connection, sql: sa.TextClause, names: list[str], **params: Any) -> pd.DataFrame:
+    """A query's rows as a frame, without building a SQLAlchemy Row per row."""
+    result = conn.execute(sql, params)
+    return pd.DataFrame.from_records(result.cursor.fetchall(), columns=names)
 
 
 def _column(frame: pd.DataFrame, name: str) -> Any:

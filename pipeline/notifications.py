@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.codes import BY_CODE, ORDER
 
@@ -39,14 +42,27 @@ def assemble(failures: pd.DataFrame) -> pd.DataFrame:
         ).astype("str")
     ordered = failures.assign(order=failures["code"].map(ORDER)).sort_values(["row", "order"], kind="stable")
     notes = [notification(c, d) for c, d in zip(ordered["code"], ordered["details"], strict=True)]
-    ordered = ordered.assign(
-        text=[n["text"] for n in notes], note=[json.dumps(n, ensure_ascii=False) for n in notes]
-    )
-    grouped = ordered.groupby("row", sort=True)
-    return pd.DataFrame(
+    table = pa.table(
         {
-            "codes": grouped["code"].agg(";".join),
-            "messages": grouped["text"].agg(" ".join),
-            "notifications": "[" + grouped["note"].agg(",".join) + "]",
+            "row": ordered["row"].to_numpy(),
+            "code": ordered["code"].to_numpy(dtype=object),
+            "text": [n["text"] for n in notes],
+            "note": [json.dumps(n, ensure_ascii=False) for n in notes],
         }
     )
+    # Arrow's ordered group-by keeps each row's codes in catalogue order, and joins them in C.
+    grouped = table.group_by("row", use_threads=False).aggregate(
+        [("code", "list"), ("text", "list"), ("note", "list")]
+    )
+    return pd.DataFrame(
+        {
+            "codes": _joined(grouped["code_list"], ";"),
+            "messages": _joined(grouped["text_list"], " "),
+            "notifications": "[" + _joined(grouped["note_list"], ",") + "]",
+        },
+        index=pd.Index(grouped["row"].to_numpy(), name="row"),
+    ).astype("str")
+
+
+def _joined(lists: pa.ChunkedArray, sep: str) -> np.ndarray:
+    return pc.binary_join(lists, sep).to_numpy(zero_copy_only=False)
