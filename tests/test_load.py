@@ -1,0 +1,155 @@
+"""Rules that need the database, on SQLite, PostgreSQL and MariaDB alike: the self-service
+limit, duplicates in the file and in the database, across chunk boundaries."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pipeline import db
+from tests.conftest import AS_OF, customers_csv, invoke, query, write_csv
+
+C1 = "11111111-1111-4111-8111-111111111111"
+C2 = "22222222-2222-4222-8222-222222222222"
+HEADER = ["customerId", "firstName", "lastName", "birthDate"]
+
+
+def kid(n: int, customer: str = C1, first: str | None = None) -> list[str]:
+    return [customer, first or f"Kid{n}", "Jones", f"2015-01-{n:02d}"]
+
+
+def run_import(url: str, tmp: Path, rows: list[list[str]], *extra: str, name: str = "d.csv"):
+    """Import ``rows``; returns (exit code, {row: [codes]}, notifications by row)."""
+    if not query(url, "SELECT id FROM customers"):
+        invoke("customers", "load", customers_csv(tmp / "c.csv", [C1, C2]), "--db", url)
+    out = tmp / f"r-{name}"
+    path = write_csv(tmp / name, HEADER, rows)
+    result = invoke("import", path, "--db", url, "--as-of", AS_OF, "--report-dir", out, *extra)
+    codes: dict[int, list[str]] = {}
+    if (out / f"{path.stem}.rejects.csv").exists():
+        with (out / f"{path.stem}.rejects.csv").open(encoding="utf-8-sig") as fh:
+            codes = {int(r["row"]): r["codes"].split(";") for r in csv.DictReader(fh)}
+    return result.exit_code, codes
+
+
+def stored(url: str) -> int:
+    return query(url, "SELECT COUNT(*) FROM dependents")[0][0]
+
+
+def notes_of(url: str, row: int) -> list[dict]:
+    t = db.import_rejects
+    engine = db.engine_for(url)
+    with engine.connect() as conn:
+        text = conn.execute(sa.select(t.c.notifications).where(t.c.row == row)).scalar_one()
+    engine.dispose()
+    return json.loads(text)
+
+
+def test_fifth_dependent_rejected_on_self_service(any_db, tmp_path):
+    code, codes = run_import(any_db, tmp_path, [kid(n) for n in range(1, 6)])
+    assert code == 1 and codes == {6: ["DEPENDENT_LIMIT_REACHED"]}
+    assert stored(any_db) == 4
+    data = notes_of(any_db, 6)[0]["additionalData"]
+    assert (data["limit"], data["count"]) == (4, 4)
+
+
+def test_fifth_dependent_accepted_on_contact_centre(any_db, tmp_path):
+    code, codes = run_import(any_db, tmp_path, [kid(n) for n in range(1, 6)], "--channel", "contact-centre")
+    assert code == 0 and codes == {} and stored(any_db) == 5
+
+
+def test_four_in_the_database_plus_one_in_the_file(any_db, tmp_path):
+    run_import(any_db, tmp_path, [kid(n) for n in range(1, 5)], name="first.csv")
+    code, codes = run_import(any_db, tmp_path, [kid(9), kid(10, C2)], name="second.csv")
+    assert codes == {2: ["DEPENDENT_LIMIT_REACHED"]}  # C2 has room
+    assert stored(any_db) == 5
+
+
+def test_a_rejected_row_takes_no_place(any_db, tmp_path):
+    rows = [kid(1), kid(2), kid(3), [C1, "", "Jones", "2015-02-01"], kid(4), kid(5)]
+    code, codes = run_import(any_db, tmp_path, rows)
+    assert codes == {5: ["FIRST_NAME_REQUIRED"], 7: ["DEPENDENT_LIMIT_REACHED"]}
+    assert stored(any_db) == 4
+
+
+def test_limit_holds_across_chunk_boundaries(any_db, tmp_path):
+    rows = [kid(n) for n in range(1, 8)]
+    code, codes = run_import(any_db, tmp_path, rows, "--chunk-size", "2")
+    assert codes == {r: ["DEPENDENT_LIMIT_REACHED"] for r in (6, 7, 8)}
+    assert stored(any_db) == 4
+
+
+@pytest.mark.parametrize("chunk", ["1", "50000"])
+def test_duplicates_in_the_file_by_trimmed_casefolded_names(any_db, tmp_path, chunk):
+    rows = [kid(1), kid(2), [C1, " KID1 ", "jones ", "2015-01-01"], [C1, "Kid1", "Jones", "2015-01-02"]]
+    code, codes = run_import(any_db, tmp_path, rows, "--chunk-size", chunk)
+    assert codes == {4: ["DUPLICATE_IN_FILE"]}  # row 5: another birth date, another dependent
+    assert notes_of(any_db, 4)[0]["additionalData"]["row"] == 2
+    assert stored(any_db) == 3
+
+
+def test_dependent_already_in_the_database(any_db, tmp_path):
+    run_import(any_db, tmp_path, [kid(1)], name="first.csv")
+    code, codes = run_import(
+        any_db, tmp_path, [[C1, "kid1", " JONES", "2015-01-01"], kid(2)], name="again.csv"
+    )
+    assert codes == {2: ["DEPENDENT_ALREADY_EXISTS"]}
+    assert stored(any_db) == 2
+
+
+def test_a_duplicate_of_a_row_over_the_limit_is_over_the_limit(any_db, tmp_path):
+    rows = [kid(n) for n in range(1, 6)] + [kid(5)]
+    code, codes = run_import(any_db, tmp_path, rows)
+    assert codes == {6: ["DEPENDENT_LIMIT_REACHED"], 7: ["DEPENDENT_LIMIT_REACHED"]}
+
+
+def test_unknown_customer_is_reported_with_the_rows_other_errors(any_db, tmp_path):
+    ghost = "99999999-9999-4999-8999-999999999999"
+    code, codes = run_import(
+        any_db, tmp_path, [[ghost, "", "Jones", "2015-01-01"], [ghost, "A", "B", "2015-01-01"]]
+    )
+    assert codes == {2: ["FIRST_NAME_REQUIRED", "CUSTOMER_NOT_FOUND"], 3: ["CUSTOMER_NOT_FOUND"]}
+
+
+def test_the_natural_key_is_unique_in_the_database_itself(any_db, tmp_path):
+    run_import(any_db, tmp_path, [kid(1)])
+    engine = db.engine_for(any_db)
+    with engine.connect() as conn:
+        existing = conn.execute(sa.select(db.dependents)).mappings().one()
+        twin = {**existing, "id": "33333333-3333-4333-8333-333333333333"}
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.execute(db.dependents.insert(), twin)
+    engine.dispose()
+
+
+def test_the_same_file_twice_is_refused_and_force_adds_nothing_twice(any_db, tmp_path):
+    rows = [kid(1), kid(2)]
+    assert run_import(any_db, tmp_path, rows)[0] == 0
+    again = invoke("import", tmp_path / "d.csv", "--db", any_db, "--as-of", AS_OF)
+    assert again.exit_code == 2
+    (run_id,) = query(any_db, "SELECT id FROM import_runs WHERE status = 'succeeded'")[0]
+    assert f"was already imported by run {run_id}" in again.stderr and "--force" in again.stderr
+    code, codes = run_import(any_db, tmp_path, rows, "--force")
+    assert code == 1 and codes == {2: ["DEPENDENT_ALREADY_EXISTS"], 3: ["DEPENDENT_ALREADY_EXISTS"]}
+    assert stored(any_db) == 2
+
+
+def test_dry_run_writes_the_report_and_commits_nothing(any_db, tmp_path):
+    code, codes = run_import(any_db, tmp_path, [kid(n) for n in range(1, 6)], "--dry-run")
+    assert code == 1 and codes == {6: ["DEPENDENT_LIMIT_REACHED"]}
+    assert stored(any_db) == 0
+    assert query(any_db, "SELECT status, accepted, rejected FROM import_runs") == [("dry run", 4, 1)]
+    assert run_import(any_db, tmp_path, [kid(n) for n in range(1, 6)])[0] == 1  # not "already imported"
+
+
+def test_reject_rate_guard_aborts_with_exit_3(any_db, tmp_path):
+    rows = [kid(1), [C1, "", "x", "2015-01-01"], [C1, "", "y", "2015-01-01"]]
+    code, codes = run_import(any_db, tmp_path, rows, "--max-reject-rate", "0.5")
+    assert code == 3 and len(codes) == 2
+    assert stored(any_db) == 0
+    assert query(any_db, "SELECT status FROM import_runs") == [("aborted",)]
+    assert query(any_db, "SELECT COUNT(*) FROM import_rejects") == [(2,)]
