@@ -64,21 +64,21 @@ def test_fifth_dependent_accepted_on_contact_centre(any_db, tmp_path):
 
 def test_four_in_the_database_plus_one_in_the_file(any_db, tmp_path):
     run_import(any_db, tmp_path, [kid(n) for n in range(1, 5)], name="first.csv")
-    code, codes = run_import(any_db, tmp_path, [kid(9), kid(10, C2)], name="second.csv")
+    _, codes = run_import(any_db, tmp_path, [kid(9), kid(10, C2)], name="second.csv")
     assert codes == {2: ["DEPENDENT_LIMIT_REACHED"]}  # C2 has room
     assert stored(any_db) == 5
 
 
 def test_a_rejected_row_takes_no_place(any_db, tmp_path):
     rows = [kid(1), kid(2), kid(3), [C1, "", "Jones", "2015-02-01"], kid(4), kid(5)]
-    code, codes = run_import(any_db, tmp_path, rows)
+    _, codes = run_import(any_db, tmp_path, rows)
     assert codes == {5: ["FIRST_NAME_REQUIRED"], 7: ["DEPENDENT_LIMIT_REACHED"]}
     assert stored(any_db) == 4
 
 
 def test_limit_holds_across_chunk_boundaries(any_db, tmp_path):
     rows = [kid(n) for n in range(1, 8)]
-    code, codes = run_import(any_db, tmp_path, rows, "--chunk-size", "2")
+    _, codes = run_import(any_db, tmp_path, rows, "--chunk-size", "2")
     assert codes == {r: ["DEPENDENT_LIMIT_REACHED"] for r in (6, 7, 8)}
     assert stored(any_db) == 4
 
@@ -86,7 +86,7 @@ def test_limit_holds_across_chunk_boundaries(any_db, tmp_path):
 @pytest.mark.parametrize("chunk", ["1", "50000"])
 def test_duplicates_in_the_file_by_trimmed_casefolded_names(any_db, tmp_path, chunk):
     rows = [kid(1), kid(2), [C1, " KID1 ", "jones ", "2015-01-01"], [C1, "Kid1", "Jones", "2015-01-02"]]
-    code, codes = run_import(any_db, tmp_path, rows, "--chunk-size", chunk)
+    _, codes = run_import(any_db, tmp_path, rows, "--chunk-size", chunk)
     assert codes == {4: ["DUPLICATE_IN_FILE"]}  # row 5: another birth date, another dependent
     assert notes_of(any_db, 4)[0]["additionalData"]["row"] == 2
     assert stored(any_db) == 3
@@ -94,22 +94,20 @@ def test_duplicates_in_the_file_by_trimmed_casefolded_names(any_db, tmp_path, ch
 
 def test_dependent_already_in_the_database(any_db, tmp_path):
     run_import(any_db, tmp_path, [kid(1)], name="first.csv")
-    code, codes = run_import(
-        any_db, tmp_path, [[C1, "kid1", " JONES", "2015-01-01"], kid(2)], name="again.csv"
-    )
+    _, codes = run_import(any_db, tmp_path, [[C1, "kid1", " JONES", "2015-01-01"], kid(2)], name="again.csv")
     assert codes == {2: ["DEPENDENT_ALREADY_EXISTS"]}
     assert stored(any_db) == 2
 
 
 def test_a_duplicate_of_a_row_over_the_limit_is_over_the_limit(any_db, tmp_path):
     rows = [kid(n) for n in range(1, 6)] + [kid(5)]
-    code, codes = run_import(any_db, tmp_path, rows)
+    _, codes = run_import(any_db, tmp_path, rows)
     assert codes == {6: ["DEPENDENT_LIMIT_REACHED"], 7: ["DEPENDENT_LIMIT_REACHED"]}
 
 
 def test_unknown_customer_is_reported_with_the_rows_other_errors(any_db, tmp_path):
     ghost = "99999999-9999-4999-8999-999999999999"
-    code, codes = run_import(
+    _, codes = run_import(
         any_db, tmp_path, [[ghost, "", "Jones", "2015-01-01"], [ghost, "A", "B", "2015-01-01"]]
     )
     assert codes == {2: ["FIRST_NAME_REQUIRED", "CUSTOMER_NOT_FOUND"], 3: ["CUSTOMER_NOT_FOUND"]}

@@ -75,11 +75,9 @@ def test_dropped_connection_is_exit_4_one_line_and_nothing_written(tmp_path):
     path = big_file(tmp_path, url)
     proc = start_import(url, path, tmp_path / "r1", "--chunk-size", "5000")
     wait_for(lambda: copying(url), proc)
-    query(
-        url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'dependents' AND pid <> pg_backend_pid()",
-    )
-    out, err = proc.communicate(timeout=60)
+    others = "application_name = 'dependents' AND pid <> pg_backend_pid()"
+    query(url, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {others}")
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 4
     assert err.startswith("Error: database postgresql://postgres@127.0.0.1")
     assert err.count("\n") == 1 and "Traceback" not in err
