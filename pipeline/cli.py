@@ -18,9 +18,10 @@ import click
 from sqlalchemy.engine import Connection
 
 from pipeline import customers as customers_lib
-from pipeline import db, ledger
+from pipeline import db, ledger, rebuild
 from pipeline import run as run_lib
 from pipeline.errors import PipelineError
+from pipeline.template import write_template
 from schemas import DEFAULT_PROFILE, PROFILES
 
 
@@ -154,6 +155,8 @@ def describe(outcome: run_lib.Outcome) -> str:
         lines.append(f"Most frequent: {top}")
     if r.rejected:
         lines.append(f"Rejects report: {outcome.reports['rejects_csv']}")
+    if outcome.include_pii:
+        lines.append("SSNs are written in full in the reports (--include-pii).")
     lines.append(f"Run {r.id}; summary: {outcome.reports['summary']}")
     return "\n".join(lines)
 
@@ -256,6 +259,34 @@ def _connect(db_url: str) -> Iterator[Connection]:
                 yield conn
     finally:
         engine.dispose()
+
+
+@cli.command("report")
+@click.argument("run_id")
+@db_option
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the reports.  [default: reports/<run id>/]",
+)
+@click.option("--include-pii", is_flag=True, help="Write SSNs in full (masked by default).")
+@friendly
+def report_cmd(run_id: str, db_url: str, report_dir: Path | None, include_pii: bool) -> None:
+    """Write a run's reports again from the database (RUN_ID or a unique prefix)."""
+    with _connect(db_url) as conn:
+        r = _get_run(conn, run_id)
+        paths = rebuild.rebuild(conn, r, report_dir or Path("reports") / r.id, include_pii)
+    click.echo(f"Reports for run {r.id}: {paths['rejects_csv'].parent}")
+
+
+@cli.command("template")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--profile", type=click.Choice(sorted(PROFILES)), default=DEFAULT_PROFILE, show_default=True)
+@friendly
+def template_cmd(out: Path, profile: str) -> None:
+    """Write a blank import sheet OUT.xlsx for a profile, with rules and drop-down lists."""
+    write_template(out, PROFILES[profile])
+    click.echo(f"Template for {profile}: {out}")
 
 
 def _get_run(conn, run_id: str) -> ledger.Run:

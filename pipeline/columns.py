@@ -42,8 +42,10 @@ class ColumnMap:
             return []
         return [f"ignored unknown column(s): {', '.join(self.ignored)}"]
 
-    def position(self, f: Field) -> int | None:
-        return next((pos for pos, g in self.fields.items() if g is f), None)
+    @property
+    def positions(self) -> dict[str, int]:
+        """API field name -> input column position."""
+        return {f.name: pos for pos, f in self.fields.items()}
 
 
 def match(headers: list[str], profile: Profile, file_name: str) -> ColumnMap:

@@ -1,4 +1,4 @@
-"""Rejects reports: the same rejected rows written as CSV (and the summary as JSON).
+"""Rejects reports: the same rejected rows as CSV, XLSX and JSON lines, and a summary.
 
 Reports are built from a stream of rejected-row frames (``row``, ``codes``,
 ``messages``, ``notifications``, ``cells``): during an import from its spool,
@@ -11,29 +11,21 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pandas as pd
 
 from pipeline import pii
 from pipeline.ledger import Run
 from pipeline.normalise import FORMULA_START
+from pipeline.pii import open_private
+from pipeline.report_xlsx import RejectsXlsx
 
 REPORT_COLUMNS = ["row", "codes", "messages"]
-
-
-def open_private(path: Path, mode: str = "w", **kwargs: Any) -> IO:
-    """Open for writing, readable by its owner only (0600) from the moment it exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    return os.fdopen(fd, mode, **kwargs)
 
 
 def defuse(cells: pd.Series) -> pd.Series:
@@ -49,12 +41,21 @@ class Layout:
 
     headers: list[str]
     hidden: list[int] = field(default_factory=list)  # a re-imported report's own row/codes/messages
-    ssn: int | None = None
+    fields: dict[str, int] = field(default_factory=dict)  # API field name -> input column
     include_pii: bool = False
 
     @property
     def shown(self) -> list[int]:
         return [i for i in range(len(self.headers)) if i not in self.hidden]
+
+    @property
+    def ssn(self) -> int | None:
+        return self.fields.get("ssn")
+
+    def report_position(self, field_name: str | None) -> int | None:
+        """Where a field's cell is among the report's input columns (for marking it)."""
+        pos = self.fields.get(field_name) if field_name else None
+        return self.shown.index(pos) if pos is not None and pos in self.shown else None
 
     def table(self, rejects: pd.DataFrame) -> pd.DataFrame:
         """Rejected rows as the report shows them: row, codes, messages, then the input's cells."""
@@ -78,7 +79,7 @@ class RejectsCsv:
         self.writer = csv.writer(self.fh)
         self.writer.writerow(REPORT_COLUMNS + [layout.headers[i] for i in layout.shown])
 
-    def add(self, table: pd.DataFrame) -> None:
+    def add(self, table: pd.DataFrame, rejects: pd.DataFrame) -> None:
         defused = table.copy()
         for col in defused.columns[len(REPORT_COLUMNS) :]:
             defused[col] = defuse(defused[col])
@@ -86,8 +87,40 @@ class RejectsCsv:
             defused.astype(object).where(defused.notna(), "").itertuples(index=False, name=None)
         )
 
-    def close(self) -> None:
+    def close(self, run: Run, counts: Counter, include_pii: bool) -> None:
         self.fh.close()
+
+
+class NotificationsJsonl:
+    """``<stem>.notifications.jsonl``: one ApiResponse envelope per rejected row, for machines."""
+
+    MESSAGE = "The dependent was not added."
+
+    def __init__(self, path: Path, layout: Layout):
+        self.fh = open_private(path, "w", encoding="utf-8")
+
+    def add(self, table: pd.DataFrame, rejects: pd.DataFrame) -> None:
+        rows = rejects["row"].astype("int64").astype("str")
+        lines = (
+            '{"row": '
+            + rows
+            + ', "message": "'
+            + self.MESSAGE
+            + '", "notifications": '
+            + rejects["notifications"]
+            + "}\n"
+        )
+        self.fh.write("".join(lines))
+
+    def close(self, run: Run, counts: Counter, include_pii: bool) -> None:
+        self.fh.close()
+
+
+WRITERS = {
+    "rejects_csv": (".rejects.csv", RejectsCsv),
+    "rejects_xlsx": (".rejects.xlsx", RejectsXlsx),
+    "notifications": (".notifications.jsonl", NotificationsJsonl),
+}
 
 
 def summary(run: Run, counts: Counter, include_pii: bool, reports: dict[str, Path]) -> dict[str, Any]:
@@ -113,16 +146,14 @@ def write(
     out_dir: Path, stem: str, run: Run, counts: Counter, layout: Layout, rejects: Iterable[pd.DataFrame]
 ) -> dict[str, Path]:
     """Write every report for a run into ``out_dir``; returns their paths by kind."""
-    paths = {"rejects_csv": out_dir / f"{stem}.rejects.csv"}
-    writers = [RejectsCsv(paths["rejects_csv"], layout)]
-    try:
-        for frame in rejects:
-            table = layout.table(frame)
-            for w in writers:
-                w.add(table)
-    finally:
+    paths = {kind: out_dir / f"{stem}{suffix}" for kind, (suffix, _) in WRITERS.items()}
+    writers = [cls(paths[kind], layout) for kind, (_, cls) in WRITERS.items()]
+    for frame in rejects:
+        table = layout.table(frame)
         for w in writers:
-            w.close()
+            w.add(table, frame)
+    for w in writers:
+        w.close(run, counts, layout.include_pii)
     paths["summary"] = out_dir / f"{stem}.summary.json"
     with open_private(paths["summary"], "w", encoding="utf-8") as fh:
         json.dump(summary(run, counts, layout.include_pii, paths), fh, indent=2)

@@ -27,7 +27,6 @@ from pipeline.notifications import assemble, with_details
 from pipeline.read import Source, open_source
 from pipeline.validate import Validator
 from schemas import DEFAULT_PROFILE, PROFILES, parse
-from schemas.fields import BY_NAME
 
 EXIT_OK, EXIT_REJECTS, EXIT_FILE, EXIT_ABORTED, EXIT_DATABASE = 0, 1, 2, 3, 4
 
@@ -58,6 +57,7 @@ class Outcome:
     counts: Counter
     reports: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    include_pii: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -117,10 +117,10 @@ def import_file(url: str, path: Path, options: Options) -> Outcome:
     try:
         with db.errors(url), engine.connect() as conn, db.import_lock(conn):
             _load(conn, src, cmap, validator, run, options, spool, counts)
-        layout = report.Layout(src.headers, cmap.report, cmap.position(BY_NAME["ssn"]), options.include_pii)
+        layout = report.Layout(src.headers, cmap.report, cmap.positions, options.include_pii)
         out_dir = options.report_dir or Path("reports") / run.id
-        reports = report.write(out_dir, src.path.stem, run, counts, layout, spool.frames())
-        return Outcome(run, counts, reports, cmap.warnings)
+        reports = report.write(out_dir, report_stem(src.path), run, counts, layout, spool.frames())
+        return Outcome(run, counts, reports, cmap.warnings, options.include_pii)
     finally:
         spool.close()
         engine.dispose()
@@ -224,6 +224,11 @@ def _record_failure(conn, run: ledger.Run, exc: BaseException) -> None:
             ledger.record(conn, run)
     except Exception:
         pass  # the original error is what the user needs to see
+
+
+def report_stem(path: Path) -> str:
+    """``in.csv`` -> ``in``; a corrected ``in.rejects.xlsx`` -> ``in`` too, not ``in.rejects.rejects``."""
+    return path.stem.removesuffix(".rejects")
 
 
 def _source_run(conn, path: Path) -> str | None:

@@ -147,3 +147,31 @@ def _checks(
         details[code] = {"field": f.name, "limit": rule.under_age, "asOf": as_of.isoformat()}
         value.append(Check(lambda s, n=rule.under_age: parse.age_on(s, as_of) < n, error=code))
     return text, value
+
+
+def describe(f: Field, rule: Rule) -> str:
+    """The rule in words, for a template's header comment."""
+    parts = ["Required." if rule.required else "Optional."]
+    kind_words = {
+        "uuid": "A UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).",
+        "date": "A date (YYYY-MM-DD).",
+        "bool": "true or false (also yes/no, y/n, 1/0).",
+        "int": "A whole number.",
+        "email": "An email address.",
+        "ssn": "An SSN: ddd-dd-dddd or 9 digits.",
+    }
+    if f.kind in kind_words:
+        parts.append(kind_words[f.kind])
+    if rule.max_length is not None:
+        parts.append(f"At most {rule.max_length} characters.")
+    if rule.one_of:
+        parts.append(f"One of: {', '.join(rule.one_of)}.")
+    if rule.minimum is not None or rule.maximum is not None:
+        parts.append(f"From {rule.minimum} to {rule.maximum}.")
+    if rule.not_future:
+        parts.append("Not after the import's as-of date.")
+    if rule.under_age is not None:
+        parts.append(f"The dependent must be under {rule.under_age} on the as-of date.")
+    if rule.not_before:
+        parts.append(f"Not before {rule.not_before[0]}.")
+    return " ".join(parts)
