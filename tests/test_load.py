@@ -151,3 +151,16 @@ def test_reject_rate_guard_aborts_with_exit_3(any_db, tmp_path):
     assert stored(any_db) == 0
     assert query(any_db, "SELECT status FROM import_runs") == [("aborted",)]
     assert query(any_db, "SELECT COUNT(*) FROM import_rejects") == [(2,)]
+
+
+def test_ids_are_version_7_unique_and_ascending_within_a_run():
+    import uuid
+    from datetime import datetime
+
+    from pipeline.load import ordered_uuids
+
+    when = datetime(2026, 11, 22, 18, 0)
+    ids = [*ordered_uuids(when, 0, 1000), *ordered_uuids(when, 2**30 - 500, 1000)]
+    assert len(set(ids)) == 2000 and ids == sorted(ids)
+    assert {uuid.UUID(i).version for i in ids} == {7}
+    assert {uuid.UUID(i).variant for i in ids} == {uuid.RFC_4122}
