@@ -18,7 +18,7 @@ import click
 from sqlalchemy.engine import Connection
 
 from pipeline import customers as customers_lib
-from pipeline import db, ledger, rebuild
+from pipeline import db, ledger, progress, rebuild
 from pipeline import run as run_lib
 from pipeline.errors import PipelineError
 from pipeline.template import write_template
@@ -128,9 +128,16 @@ def cli() -> None:
     help="Commit nothing (exit 3) when more than this fraction of rows is rejected.",
 )
 @click.option("--include-pii", is_flag=True, help="Write SSNs in full in the reports (masked by default).")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress bar (there is none anyway when stderr is not a terminal).",
+)
 @friendly
-def import_(file: Path, db_url: str, **options) -> None:
+def import_(file: Path, db_url: str, quiet: bool, **options) -> None:
     """Import the dependents in FILE (CSV or XLSX)."""
+    options["progress"] = progress.for_terminal(quiet)
     outcome = run_lib.import_file(db_url, file, run_lib.Options(**options))
     for warning in outcome.warnings:
         click.echo(f"Warning: {warning}", err=True)

@@ -45,6 +45,14 @@ class Source:
     sheet: str | None = None
     _rows: list[list[object]] = field(default_factory=list, repr=False)
     _header_index: int = 0
+    _bytes_per_row: float = 100.0
+
+    @property
+    def estimated_rows(self) -> int:
+        """Data rows: exact for XLSX; for CSV, the size over the sample's bytes per line."""
+        if self.kind == "xlsx":
+            return max(0, len(self._rows) - self._header_index - 1)
+        return max(1, round(self.size / self._bytes_per_row) - 1)
 
     def chunks(self, size: int) -> Iterator[pd.DataFrame]:
         """Frames of at most ``size`` non-blank rows; columns 0..n-1 (header order), text cells,
@@ -83,7 +91,10 @@ def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Source
     except (csv.Error, StopIteration) as exc:
         raise FileError(f"{path.name}: cannot read the header row ({exc})") from None
     headers = [h.lstrip("\ufeff") for h in headers]
-    return Source(path, "csv", headers, digest, size, encoding=encoding, delimiter=delimiter)
+    src = Source(path, "csv", headers, digest, size, encoding=encoding, delimiter=delimiter)
+    lines = sample.count("\n") or 1
+    src._bytes_per_row = min(size, 256 * 1024) / lines
+    return src
 
 
 def _fingerprint(path: Path, encoding: str | None) -> tuple[int, str, str]:

@@ -13,10 +13,11 @@ import shutil
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -29,6 +30,12 @@ from pipeline.validate import Validator
 from schemas import DEFAULT_PROFILE, PROFILES, parse
 
 EXIT_OK, EXIT_REJECTS, EXIT_FILE, EXIT_ABORTED, EXIT_DATABASE = 0, 1, 2, 3, 4
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+    def advance(self, rows: int) -> None: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -48,7 +55,7 @@ class Options:
     force: bool = False
     max_reject_rate: float = 1.0
     include_pii: bool = False
-    progress: Callable[[int], None] | None = None
+    progress: Progress | None = None  # told the estimated rows, then each chunk's rows
 
 
 @dataclass
@@ -122,6 +129,8 @@ def import_file(url: str, path: Path, options: Options) -> Outcome:
         reports = report.write(out_dir, report_stem(src.path), run, counts, layout, spool.frames())
         return Outcome(run, counts, reports, cmap.warnings, options.include_pii)
     finally:
+        if options.progress:
+            options.progress.close()
         spool.close()
         engine.dispose()
 
@@ -148,13 +157,15 @@ def _load(
             run.source_run_id = _source_run(conn, src.path)
         ledger.start(conn, run)
         loader = load.Loader(conn, run.id, options.channel, run.started_at)
+        if options.progress:
+            options.progress.start(src.estimated_rows)
         for chunk in src.chunks(options.chunk_size):
             rejected = _chunk(chunk, cmap, validator, loader, options, spool, counts)
             run.rows_read += len(chunk)
             run.rejected += rejected
             run.accepted += len(chunk) - rejected
             if options.progress:
-                options.progress(len(chunk))
+                options.progress.advance(len(chunk))
         run.finished_at = datetime.now(UTC).replace(tzinfo=None)
         run.status = _status(run, options)
         if run.status == "succeeded":

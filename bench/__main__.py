@@ -1,0 +1,219 @@
+"""The benchmark: ``make bench`` (or ``python -m bench --help``). A script, not a test.
+
+Generates a synthetic dependents CSV of N rows (about 5% breaking a rule; N/3 customers,
+loaded first, untimed) and an XLSX, then measures on the same files and servers: the
+importer into SQLite, PostgreSQL and MariaDB; the naive baseline (``read_csv`` whole, the
+same Pandera schema, ``to_sql``); and the floor (pyarrow + ``COPY``, no validation).
+Every job runs in a fresh process: wall seconds and that process's peak RSS.
+
+The server databases are emptied (the project's tables dropped and recreated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench import generate
+from pipeline import db
+from pipeline.customers import load_customers
+
+PG = os.environ.get("DEPENDENTS_BENCH_PG_URL", os.environ.get("DEPENDENTS_TEST_PG_URL", ""))
+MARIADB = os.environ.get("DEPENDENTS_BENCH_MARIADB_URL", os.environ.get("DEPENDENTS_TEST_MARIADB_URL", ""))
+
+
+@dataclass
+class Result:
+    name: str
+    rows: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+
+def measure(name: str, job: str, **args) -> Result:
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.child",
+        job,
+        json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in args.items()}),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {name}: {out['seconds']:.1f} s", file=sys.stderr)
+    return Result(name, out["rows"], out["seconds"], out["peak_rss_mb"])
+
+
+def fresh(url: str, customers: Path) -> None:
+    """Empty the project's tables and load the customers (untimed)."""
+    engine = db.engine_for(url)
+    with engine.begin() as conn:
+        for table in ("baseline_dependents", "floor_dependents"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+    db.metadata.drop_all(engine)
+    db.init(engine)
+    engine.dispose()
+    load_customers(url, customers)
+
+
+def write_xlsx(frame, path: Path) -> Path:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Dependents")
+    sheet.append(list(frame.columns))
+    for row in frame.itertuples(index=False, name=None):
+        sheet.append(list(row))
+    book.save(path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="CSV rows (default 1,000,000)")
+    parser.add_argument("--xlsx-rows", type=int, default=100_000, help="XLSX rows (default 100,000)")
+    parser.add_argument(
+        "--rss-rows",
+        type=int,
+        default=0,
+        help="also import a CSV this large into PostgreSQL for peak RSS (e.g. 5000000)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench/out"), help="where the generated files go")
+    parser.add_argument("--docs", type=Path, help="write the figures as Markdown here (docs/benchmarks.md)")
+    args = parser.parse_args(argv)
+
+    print(
+        f"generating {args.rows:,} CSV rows and {args.xlsx_rows:,} XLSX rows in {args.out}", file=sys.stderr
+    )
+    customers, csv_path = generate.files(args.out, args.rows)
+    ids = generate.customer_ids(max(1, -(-args.rows // 3)))
+    xlsx_path = write_xlsx(
+        generate.dependents(args.xlsx_rows, ids), args.out / f"dependents-{args.xlsx_rows}.xlsx"
+    )
+    sqlite = f"sqlite:///{args.out / 'bench.db'}"
+    servers = {"SQLite": sqlite, "PostgreSQL": PG, "MariaDB": MARIADB}
+    results: dict[str, Result] = {}
+    for label, url in servers.items():
+        if not url:
+            print(f"  {label}: skipped (set DEPENDENTS_BENCH_{label.upper()}_URL)", file=sys.stderr)
+            continue
+        if label == "SQLite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{args.out / 'bench.db'}{suffix}").unlink(missing_ok=True)
+        fresh(url, customers)
+        results[f"importer {label}"] = measure(f"importer {label}", "importer", url=url, path=csv_path)
+        fresh(url, customers)
+        results[f"baseline {label}"] = measure(f"baseline {label}", "baseline", url=url, path=csv_path)
+    if PG:
+        results["floor PostgreSQL"] = measure("floor PostgreSQL", "floor", url=PG, path=csv_path)
+    fresh(sqlite, customers)
+    results["importer XLSX SQLite"] = measure("importer XLSX SQLite", "importer", url=sqlite, path=xlsx_path)
+    if args.rss_rows and PG:
+        big_customers, big = generate.files(args.out / "big", args.rss_rows)
+        fresh(PG, big_customers)
+        results[f"importer PostgreSQL {args.rss_rows:,} rows"] = measure(
+            "importer big", "importer", url=PG, path=big
+        )
+    table = render(results, args)
+    print(table)
+    if args.docs:
+        args.docs.write_text(docs(table, args), encoding="utf-8")
+        print(f"wrote {args.docs}", file=sys.stderr)
+    return 0
+
+
+TARGETS = {
+    "importer PostgreSQL": "≤ 10 s, ≥ 4x baseline, ≤ 3x floor",
+    "importer SQLite": "≤ 15 s",
+    "importer XLSX SQLite": "≤ 6 s (100,000 rows)",
+}
+
+
+def render(results: dict[str, Result], args) -> str:
+    lines = [
+        "| job | rows | seconds | rows/s | peak RSS MB | baseline ÷ importer | importer ÷ floor | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    floor_s = results.get("floor PostgreSQL")
+    for name, r in results.items():
+        base = results.get(name.replace("importer", "baseline")) if name.startswith("importer") else None
+        vs_base = f"{base.seconds / r.seconds:.2f}x" if base and base is not r else ""
+        vs_floor = (
+            f"{r.seconds / floor_s.seconds:.1f}x floor" if floor_s and name == "importer PostgreSQL" else ""
+        )
+        lines.append(
+            f"| {name} | {r.rows:,} | {r.seconds:.1f} | {r.rate:,.0f} | {r.peak_rss_mb:,.0f} | {vs_base} | "
+            f"{vs_floor} | {TARGETS.get(name, '')} |"
+        )
+    return "\n".join(lines)
+
+
+def docs(table: str, args) -> str:
+    mem = next(
+        (
+            line.split()[1]
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        "?",
+    )
+    versions = _versions()
+    return f"""# Benchmarks
+
+Generated by `make bench` (`python -m bench --rows {args.rows} --xlsx-rows {args.xlsx_rows}`)
+on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Each job runs in a fresh process; seconds are wall
+time, peak RSS is that process's. The importer runs every rule, the database checks
+(customer exists, duplicates, the dependent limit), one transaction, the run ledger, and
+writes all four reports (CSV, XLSX, JSONL, summary). The baseline does none of the database
+checks, keeps no ledger and writes no report: it is the floor of the naive approach, not
+its equal.
+
+{table}
+
+## Machine
+
+- {platform.platform()}, {os.cpu_count()} CPUs, {int(mem) // 1024:,} MB RAM
+- Python {platform.python_version()}; {versions}
+"""
+
+
+def _versions() -> str:
+    from importlib.metadata import version
+
+    names = (
+        "pandas",
+        "pandera",
+        "pyarrow",
+        "sqlalchemy",
+        "psycopg",
+        "pymysql",
+        "openpyxl",
+        "python-calamine",
+    )
+    parts = [f"{n} {version(n)}" for n in names]
+    for label, url in (("PostgreSQL", PG), ("MariaDB", MARIADB)):
+        if url:
+            engine = db.engine_for(url)
+            with engine.connect() as conn:
+                parts.append(f"{label} {conn.execute(sa.text('SELECT version()')).scalar().split(' on ')[0]}")
+            engine.dispose()
+    return ", ".join(parts)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
