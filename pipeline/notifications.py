@@ -50,18 +50,22 @@ def assemble(failures: pd.DataFrame) -> pd.DataFrame:
             "note": [json.dumps(n, ensure_ascii=False) for n in notes],
         }
     )
-    # Arrow's ordered group-by keeps each row's codes in catalogue order, and joins them in C.
+    # Arrow's single-threaded group-by keeps each row's codes in catalogue order, joined in C.
     grouped = table.group_by("row", use_threads=False).aggregate(
         [("code", "list"), ("text", "list"), ("note", "list")]
     )
-    return pd.DataFrame(
-        {
-            "codes": _joined(grouped["code_list"], ";"),
-            "messages": _joined(grouped["text_list"], " "),
-            "notifications": "[" + _joined(grouped["note_list"], ",") + "]",
-        },
-        index=pd.Index(grouped["row"].to_numpy(), name="row"),
-    ).astype("str")
+    return (
+        pd.DataFrame(
+            {
+                "codes": _joined(grouped["code_list"], ";"),
+                "messages": _joined(grouped["text_list"], " "),
+                "notifications": "[" + _joined(grouped["note_list"], ",") + "]",
+            },
+            index=pd.Index(grouped["row"].to_numpy(), name="row"),
+        )
+        .astype("str")
+        .sort_index()
+    )  # Arrow's group order is not promised: reports go in input order
 
 
 def _joined(lists: pa.ChunkedArray, sep: str) -> np.ndarray:
