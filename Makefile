@@ -37,7 +37,7 @@ docs: $(STAMP)
 
 ## bench: the benchmark (N rows; default 1,000,000) against SQLite, PostgreSQL and MariaDB
 bench: $(STAMP)
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench --docs docs/benchmarks.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) dependents.db dependents.db-wal dependents.db-shm reports
