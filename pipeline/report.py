@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ class Layout:
     fields: dict[str, int] = field(default_factory=dict)  # API field name -> input column
     include_pii: bool = False
 
-    @property
+    @cached_property
     def shown(self) -> list[int]:
         return [i for i in range(len(self.headers)) if i not in self.hidden]
 
@@ -52,10 +53,14 @@ class Layout:
     def ssn(self) -> int | None:
         return self.fields.get("ssn")
 
+    @cached_property
+    def _report_positions(self) -> dict[str, int]:
+        where = {pos: i for i, pos in enumerate(self.shown)}
+        return {name: where[pos] for name, pos in self.fields.items() if pos in where}
+
     def report_position(self, field_name: str | None) -> int | None:
         """Where a field's cell is among the report's input columns (for marking it)."""
-        pos = self.fields.get(field_name) if field_name else None
-        return self.shown.index(pos) if pos is not None and pos in self.shown else None
+        return self._report_positions.get(field_name) if field_name else None
 
     def table(self, rejects: pd.DataFrame) -> pd.DataFrame:
         """Rejected rows as the report shows them: row, codes, messages, then the input's cells."""

@@ -16,16 +16,17 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from pipeline.pii import open_private
+from schemas import parse
+from schemas.fields import Field
 from schemas.rules import Profile, describe
 
 ROWS = 1000  # rows prepared with formats and drop-downs
-BOOLEAN_CHOICES = ("true", "false")
+BOOLEAN_CHOICES = (parse.TRUE_WORDS[0], parse.FALSE_WORDS[0])  # "true", "false"
 
 
-def choices(profile: Profile, name: str) -> tuple[str, ...] | None:
+def choices(profile: Profile, f: Field) -> tuple[str, ...] | None:
     """The values a field's drop-down offers: its lookup or enum, or true/false."""
-    f = next(f for f in profile.template_fields if f.name == name)
-    rule = profile.rules[name]
+    rule = profile.rules[f.name]
     if rule.one_of:
         return tuple(rule.one_of)
     return BOOLEAN_CHOICES if f.kind == "bool" else None
@@ -45,7 +46,7 @@ def write_template(path: Path, profile: Profile) -> Path:
         cell.font = Font(bold=True)
         cell.comment = Comment(describe(f, profile.rules[f.name]), "dependents", height=110, width=300)
         sheet.column_dimensions[letter].width = max(14, len(f.name) + 4)
-        values = choices(profile, f.name)
+        values = choices(profile, f)
         if values:
             list_col += 1
             ref = _write_list(lists, list_col, f.name, values)
