@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline import db, load
+from pipeline import bulk, db
 from pipeline.columns import header_key
 from pipeline.errors import FileError
 from pipeline.normalise import clean
@@ -67,7 +67,7 @@ def load_customers(url: str, path: Path, encoding: str | None = None, delimiter:
                         raise FileError(f"{src.path.name}: row {frame.index[bad][0]}: id is not a UUID")
                     frame["created_at"] = now
                     conn.execute(stage.delete())
-                    load.write(conn, stage, frame.drop_duplicates("id"))
+                    bulk.write(conn, stage, frame.drop_duplicates("id"))
                     added += conn.execute(_INSERT).rowcount
                     read += len(frame)
     finally:

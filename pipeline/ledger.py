@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pipeline import db, load
+from pipeline import bulk, db
 
 STATUSES = ("running", "succeeded", "failed", "aborted", "dry run")
 
@@ -64,7 +64,7 @@ def record(conn: Connection, run: Run) -> None:
 
 def add_rejects(conn: Connection, run_id: str, rejects: pd.DataFrame) -> None:
     frame = rejects[["row", "codes", "messages", "notifications", "cells"]].assign(run_id=run_id)
-    load.write(conn, db.import_rejects, frame)
+    bulk.write(conn, db.import_rejects, frame)
 
 
 def succeeded_with(conn: Connection, sha256: str) -> Run | None:

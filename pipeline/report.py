@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -95,6 +96,9 @@ class RejectsCsv:
     def close(self, run: Run, counts: Counter, include_pii: bool) -> None:
         self.fh.close()
 
+    def abandon(self) -> None:
+        self.fh.close()
+
 
 class NotificationsJsonl:
     """``<stem>.notifications.jsonl``: one ApiResponse envelope per rejected row, for machines."""
@@ -118,6 +122,9 @@ class NotificationsJsonl:
         self.fh.write("".join(lines))
 
     def close(self, run: Run, counts: Counter, include_pii: bool) -> None:
+        self.fh.close()
+
+    def abandon(self) -> None:
         self.fh.close()
 
 
@@ -151,16 +158,64 @@ def write(
     out_dir: Path, stem: str, run: Run, counts: Counter, layout: Layout, rejects: Iterable[pd.DataFrame]
 ) -> dict[str, Path]:
     """Write every report for a run into ``out_dir``; returns their paths by kind."""
+    paths = write_rejects(out_dir, stem, run, counts, layout, rejects)
+    paths["summary"] = write_summary(out_dir / f"{stem}.summary.json", run, counts, layout.include_pii, paths)
+    return paths
+
+
+def write_rejects(
+    out_dir: Path, stem: str, run: Run, counts: Counter, layout: Layout, rejects: Iterable[pd.DataFrame]
+) -> dict[str, Path]:
+    """The rejected rows as CSV, XLSX (with the run's summary sheet) and JSON lines."""
     paths = {kind: out_dir / f"{stem}{suffix}" for kind, (suffix, _) in WRITERS.items()}
-    writers = [cls(paths[kind], layout) for kind, (_, cls) in WRITERS.items()]
-    for frame in rejects:
-        table = layout.table(frame)
+    writers = []
+    try:
+        for kind, (_, cls) in WRITERS.items():
+            writers.append(cls(paths[kind], layout))
+        for frame in rejects:
+            table = layout.table(frame)
+            for w in writers:
+                w.add(table, frame)
+    except BaseException:
         for w in writers:
-            w.add(table, frame)
+            w.abandon()
+        raise
     for w in writers:
         w.close(run, counts, layout.include_pii)
-    paths["summary"] = out_dir / f"{stem}.summary.json"
-    with open_private(paths["summary"], "w", encoding="utf-8") as fh:
-        json.dump(summary(run, counts, layout.include_pii, paths), fh, indent=2)
-        fh.write("\n")
     return paths
+
+
+def write_summary(path: Path, run: Run, counts: Counter, include_pii: bool, reports: dict[str, Path]) -> Path:
+    with open_private(path, "w", encoding="utf-8") as fh:
+        json.dump(summary(run, counts, include_pii, reports), fh, indent=2)
+        fh.write("\n")
+    return path
+
+
+class Pending:
+    """An import's reports, written while its data is still being inserted (in a hidden
+    folder beside their final place) and published only once the import has settled, so a
+    failed import leaves no report that looks finished."""
+
+    def __init__(self, out_dir: Path, stem: str, layout: Layout):
+        self.out_dir, self.stem, self.layout = out_dir, stem, layout
+        self.created = not out_dir.exists()
+        self.partial = out_dir / f".{stem}.partial"
+        self.paths: dict[str, Path] = {}
+
+    def write(self, run: Run, counts: Counter, rejects: Iterable[pd.DataFrame]) -> None:
+        self.paths = write_rejects(self.partial, self.stem, run, counts, self.layout, rejects)
+
+    def publish(self, run: Run, counts: Counter) -> dict[str, Path]:
+        final = {kind: self.out_dir / path.name for kind, path in self.paths.items()}
+        for kind, path in self.paths.items():
+            path.replace(final[kind])
+        self.partial.rmdir()
+        summary_path = self.out_dir / f"{self.stem}.summary.json"
+        final["summary"] = write_summary(summary_path, run, counts, self.layout.include_pii, final)
+        return final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.partial, ignore_errors=True)
+        if self.created and self.out_dir.exists() and not any(self.out_dir.iterdir()):
+            self.out_dir.rmdir()

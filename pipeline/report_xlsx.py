@@ -98,6 +98,10 @@ class RejectsXlsx:
         with open_private(self.path, "wb") as fh:
             self.book.save(fh)
 
+    def abandon(self) -> None:
+        """Nothing is on disk until ``close``: the streamed sheet's temporary file goes with the book."""
+        self.book = None
+
     def _summary(self, run: Run, counts: Counter, include_pii: bool) -> None:
         ws = self.book.create_sheet("Summary")
         ws.column_dimensions["A"].width = 30

@@ -8,12 +8,9 @@ the ledger and the reports are written from that spool at the end.
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,6 +23,7 @@ from pipeline.errors import AlreadyImported, PipelineError
 from pipeline.normalise import normalise
 from pipeline.notifications import assemble, with_details
 from pipeline.read import Source, open_source
+from pipeline.spool import Spool
 from pipeline.validate import Validator
 from schemas import DEFAULT_PROFILE, PROFILES, parse
 
@@ -73,31 +71,6 @@ class Outcome:
         return EXIT_REJECTS if self.run.rejected else EXIT_OK
 
 
-class Spool:
-    """Rejected rows as JSON lines in a private temporary directory, read back in frames."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="dependents-"))
-        self.path = self.dir / "rejects.jsonl"
-        self.fh = self.path.open("w", encoding="utf-8")
-
-    def add(self, frame: pd.DataFrame) -> None:
-        if not frame.empty:
-            frame.to_json(self.fh, orient="records", lines=True, force_ascii=False)
-            self.fh.write("\n")
-
-    def frames(self, size: int = 50_000) -> Iterator[pd.DataFrame]:
-        self.fh.flush()
-        if self.path.stat().st_size == 0:
-            return
-        with pd.read_json(self.path, lines=True, chunksize=size, dtype=False) as reader:
-            yield from reader
-
-    def close(self) -> None:
-        self.fh.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def import_file(url: str, path: Path, options: Options) -> Outcome:
     """Import one file into the database at ``url``; raises PipelineError (with its exit code)."""
     profile = PROFILES[options.profile]
@@ -121,13 +94,16 @@ def import_file(url: str, path: Path, options: Options) -> Outcome:
     )
     validator = Validator(profile, as_of, options.date_order)
     spool, counts = Spool(), Counter()
+    layout = report.Layout(src.headers, cmap.report, cmap.positions, options.include_pii)
+    pending = report.Pending(options.report_dir or Path("reports") / run.id, report_stem(src.path), layout)
     try:
         with db.errors(url), engine.connect() as conn, db.import_lock(conn):
-            _load(conn, src, cmap, validator, run, options, spool, counts)
-        layout = report.Layout(src.headers, cmap.report, cmap.positions, options.include_pii)
-        out_dir = options.report_dir or Path("reports") / run.id
-        reports = report.write(out_dir, report_stem(src.path), run, counts, layout, spool.frames())
+            _load(conn, src, cmap, validator, run, options, spool, counts, pending)
+        reports = pending.publish(run, counts)
         return Outcome(run, counts, reports, cmap.warnings, options.include_pii)
+    except BaseException:
+        pending.discard()
+        raise
     finally:
         if options.progress:
             options.progress.close()
@@ -144,6 +120,7 @@ def _load(
     options: Options,
     spool: Spool,
     counts: Counter,
+    pending: report.Pending,
 ) -> None:
     trans = conn.begin()
     try:
@@ -160,19 +137,26 @@ def _load(
         if options.progress:
             options.progress.start(src.estimated_rows)
         for chunk in src.chunks(options.chunk_size):
-            rejected = _chunk(chunk, cmap, validator, loader, options, spool, counts)
+            _stage(chunk, cmap, validator, loader, options, spool)
             run.rows_read += len(chunk)
-            run.rejected += rejected
-            run.accepted += len(chunk) - rejected
             if options.progress:
                 options.progress.advance(len(chunk))
-        run.finished_at = datetime.now(UTC).replace(tzinfo=None)
+        loader.decide()
+        run.rejected = _assemble(loader, spool, counts)
+        run.accepted = run.rows_read - run.rejected
         run.status = _status(run, options)
         if run.status == "succeeded":
-            _record(conn, run, spool)
+            # The insert is the database's work and the reports are ours: on two cores they
+            # run side by side. The reports are published only after the commit.
+            with ThreadPoolExecutor(1, thread_name_prefix="insert") as pool:
+                inserted = pool.submit(_insert, conn, loader, run, spool)
+                pending.write(run, counts, spool.frames())
+                inserted.result()
             trans.commit()
             return
         trans.rollback()
+        run.finished_at = datetime.now(UTC).replace(tzinfo=None)
+        pending.write(run, counts, spool.frames())
     except BaseException as exc:
         if trans.is_active:
             trans.rollback()
@@ -183,29 +167,44 @@ def _load(
         _record(conn, run, spool)
 
 
-def _chunk(
+def _stage(
     chunk: pd.DataFrame,
     cmap,
     validator: Validator,
     loader: load.Loader,
     options: Options,
     spool: Spool,
-    counts: Counter,
-) -> int:
-    """Validate, check and insert one chunk; spool its rejects; return how many were rejected."""
+) -> None:
+    """Validate one chunk, stage its rows for the database rules and spool its cells and failures."""
     frame = normalise(chunk, cmap, validator.profile, options.date_order)
     failures = with_details(validator.failures(frame), validator.details)
     rejected_rows = pd.Index(failures["row"].unique())
     bad_customer = pd.Index(failures.loc[failures["code"].str.startswith("CUSTOMER_ID_"), "row"].unique())
-    database = loader.check(frame, rejected_rows, bad_customer)
-    loader.insert(frame)
-    notes = assemble(pd.concat([failures, database], ignore_index=True))
-    counts.update(notes["codes"].str.split(";").explode().value_counts().to_dict())
-    cells = chunk.loc[notes.index].to_json(orient="values", force_ascii=False)
-    spool.add(
-        notes.reset_index().assign(cells=[json.dumps(c, ensure_ascii=False) for c in json.loads(cells)])
-    )
-    return len(notes)
+    loader.stage(frame, rejected_rows, bad_customer)
+    spool.keep(chunk, failures)
+
+
+def _assemble(loader: load.Loader, spool: Spool, counts: Counter) -> int:
+    """Each chunk's row-rule failures and database verdicts -> rejected rows; returns how many."""
+    rejected = 0
+    for chunk in spool.chunks():
+        failures = pd.concat([chunk.failures, loader.failures(chunk.first, chunk.last)], ignore_index=True)
+        notes = assemble(failures)
+        if notes.empty:
+            continue
+        counts.update(notes["codes"].str.split(";").explode().value_counts().to_dict())
+        spool.add(notes.reset_index().assign(cells=chunk.cells(notes.index)))
+        rejected += len(notes)
+    return rejected
+
+
+def _insert(conn, loader: load.Loader, run: ledger.Run, spool: Spool) -> None:
+    """Insert the accepted rows and write the run's ledger row and rejected rows."""
+    inserted = loader.insert()
+    if inserted != run.accepted:  # the verdicts and the insert disagree: a bug, say so
+        raise RuntimeError(f"inserted {inserted} rows, expected {run.accepted}")
+    run.finished_at = datetime.now(UTC).replace(tzinfo=None)
+    _record(conn, run, spool)
 
 
 def _status(run: ledger.Run, options: Options) -> str:

@@ -153,14 +153,17 @@ def test_reject_rate_guard_aborts_with_exit_3(any_db, tmp_path):
     assert query(any_db, "SELECT COUNT(*) FROM import_rejects") == [(2,)]
 
 
-def test_ids_are_version_7_unique_and_ascending_within_a_run():
+def test_ids_are_version_7_and_ascend_in_customer_order_within_a_run(any_db, tmp_path):
     import uuid
-    from datetime import datetime
 
-    from pipeline.load import ordered_uuids
-
-    when = datetime(2026, 11, 22, 18, 0)
-    ids = [*ordered_uuids(when, 0, 1000), *ordered_uuids(when, 2**30 - 500, 1000)]
-    assert len(set(ids)) == 2000 and ids == sorted(ids)
+    rows = [kid(n, C2) for n in range(1, 4)] + [kid(n, C1) for n in range(1, 4)]
+    assert run_import(any_db, tmp_path, rows)[0] == 0
+    assert run_import(any_db, tmp_path, [kid(9, C2)], "--channel", "contact-centre", name="e.csv")[0] == 0
+    found = query(any_db, "SELECT id, customer_id, source_row, import_run_id FROM dependents")
+    ids = [str(r[0]) for r in found]
+    assert len(set(ids)) == 7
     assert {uuid.UUID(i).version for i in ids} == {7}
     assert {uuid.UUID(i).variant for i in ids} == {uuid.RFC_4122}
+    first_run = sorted((r for r in found if r[3] == found[0][3]), key=lambda r: str(r[0]))
+    # In the first run: C1's rows (rows 5-7) then C2's (rows 2-4), each in file order.
+    assert [r[2] for r in first_run] == [5, 6, 7, 2, 3, 4]

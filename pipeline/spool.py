@@ -1,0 +1,117 @@
+"""A run's working files, in a private temporary directory, so memory stays flat.
+
+While chunks stream in, the spool keeps each chunk's raw cells and its row-rule failures
+(Arrow IPC files, one record batch per chunk). The database's verdicts only exist once the
+whole file is staged; then ``chunks`` hands each chunk's failures and cells back, and the
+assembled rejected rows are appended as JSON lines (``add``), read back in frames by the
+ledger and the reports (``frames``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_FAILURES = pa.schema([("row", pa.int64()), ("code", pa.string()), ("details", pa.string())])
+
+
+@dataclass
+class Chunk:
+    """One chunk as spooled: its row range, row-rule failures and raw cells."""
+
+    first: int
+    last: int
+    failures: pd.DataFrame  # row, code, details (dict)
+    _cells: pa.RecordBatch
+
+    def cells(self, rows: pd.Index) -> list[str]:
+        """The raw cells of ``rows`` (ascending), each as a JSON list in the input's column order."""
+        picked = self._cells.filter(pc.is_in(self._cells["row"], pa.array(rows.to_numpy(), pa.int64())))
+        if picked.num_rows != len(rows):
+            raise RuntimeError("spooled cells do not match the rejected rows")  # a bug, not the input
+        values = picked.drop_columns(["row"]).to_pandas().to_json(orient="values", force_ascii=False)
+        return [json.dumps(c, ensure_ascii=False) for c in json.loads(values)]
+
+
+class Spool:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="dependents-"))
+        self.path = self.dir / "rejects.jsonl"
+        self.fh = self.path.open("w", encoding="utf-8")
+        self._cells: pa.RecordBatchFileWriter | None = None
+        self._failures = pa.ipc.new_file(self.dir / "failures.arrow", _FAILURES)
+        self.ranges: list[tuple[int, int]] = []
+
+    # -- while reading ----------------------------------------------------------------------
+
+    def keep(self, chunk: pd.DataFrame, failures: pd.DataFrame) -> None:
+        """Keep a chunk's raw cells (index: sheet row) and its row-rule failures."""
+        if chunk.empty:
+            return
+        arrays = [pa.array(chunk.index.to_numpy(), pa.int64())]
+        arrays += [pa.array(chunk[c], pa.large_string(), from_pandas=True) for c in chunk.columns]
+        table = pa.table(arrays, names=["row", *(str(c) for c in chunk.columns)])
+        batch = table.combine_chunks().to_batches()[0]  # one batch per chunk: ``chunks`` counts on it
+        if self._cells is None:
+            self._cells = pa.ipc.new_file(self.dir / "cells.arrow", batch.schema)
+        self._cells.write_batch(batch)
+        details = [json.dumps(d) for d in failures["details"]]
+        self._failures.write_batch(
+            pa.record_batch(
+                [
+                    pa.array(failures["row"].to_numpy(), pa.int64()),
+                    pa.array(failures["code"].to_numpy(dtype=object), pa.string()),
+                    pa.array(details, pa.string()),
+                ],
+                schema=_FAILURES,
+            )
+        )
+        self.ranges.append((int(chunk.index[0]), int(chunk.index[-1])))
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The kept chunks, in file order, one in memory at a time."""
+        self._failures.close()
+        if self._cells is None:
+            return
+        self._cells.close()
+        with (
+            pa.memory_map(str(self.dir / "cells.arrow")) as cells_file,
+            pa.memory_map(str(self.dir / "failures.arrow")) as failures_file,
+        ):
+            cells = pa.ipc.open_file(cells_file)
+            failures = pa.ipc.open_file(failures_file)
+            for i, (first, last) in enumerate(self.ranges):
+                found = failures.get_batch(i).to_pandas()
+                found["details"] = [json.loads(d) for d in found["details"]]
+                yield Chunk(first, last, found, cells.get_batch(i))
+
+    # -- rejected rows ----------------------------------------------------------------------
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if not frame.empty:
+            frame.to_json(self.fh, orient="records", lines=True, force_ascii=False)
+            self.fh.write("\n")
+
+    def frames(self, size: int = 50_000) -> Iterator[pd.DataFrame]:
+        self.fh.flush()
+        if self.path.stat().st_size == 0:
+            return
+        with pd.read_json(self.path, lines=True, chunksize=size, dtype=False) as reader:
+            yield from reader
+
+    def close(self) -> None:
+        self.fh.close()
+        for writer in (self._cells, self._failures):
+            if writer is not None:
+                with contextlib.suppress(pa.ArrowInvalid, OSError):  # closed already
+                    writer.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
