@@ -165,7 +165,7 @@ def _tune_sqlite(engine: Engine) -> None:
             "foreign_keys=ON",
             "busy_timeout=60000",
             "cache_size=-65536",
-            "temp_store=MEMORY",
+            "temp_store=FILE",  # an import stages its whole file in a temporary table: not in RAM
         ):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()

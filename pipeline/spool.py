@@ -83,9 +83,11 @@ class Spool:
         if self._cells is None:
             return
         self._cells.close()
+        # Plain reads, not memory maps: a mapped page counts in the process's resident memory
+        # once touched, so mapping would make memory grow with the file after all.
         with (
-            pa.memory_map(str(self.dir / "cells.arrow")) as cells_file,
-            pa.memory_map(str(self.dir / "failures.arrow")) as failures_file,
+            pa.OSFile(str(self.dir / "cells.arrow")) as cells_file,
+            pa.OSFile(str(self.dir / "failures.arrow")) as failures_file,
         ):
             cells = pa.ipc.open_file(cells_file)
             failures = pa.ipc.open_file(failures_file)
