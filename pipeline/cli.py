@@ -18,7 +18,7 @@ import click
 from sqlalchemy.engine import Connection
 
 from pipeline import customers as customers_lib
-from pipeline import db, ledger, progress, rebuild
+from pipeline import db, ledger, load, progress, rebuild
 from pipeline import run as run_lib
 from pipeline.errors import PipelineError
 from pipeline.template import write_template
@@ -84,10 +84,10 @@ def cli() -> None:
 )
 @click.option(
     "--channel",
-    type=click.Choice(["self-service", "contact-centre"]),
+    type=click.Choice(load.CHANNELS),
     default="self-service",
     show_default=True,
-    help="self-service allows at most 4 dependents per customer.",
+    help=f"self-service allows at most {load.SELF_SERVICE_LIMIT} dependents per customer.",
 )
 @click.option(
     "--as-of", type=IsoDate(), help="The date the age and not-in-future rules use.  [default: today]"

@@ -163,10 +163,10 @@ def id_prefix(when: datetime, entropy: bytes) -> str:
     12 more random bits; the last 48 bits count the run's rows. Ids of one run ascend in the
     order they are inserted, so the primary key's index is appended to, not split at random.
     """
-    ms = int(when.replace(tzinfo=UTC).timestamp() * 1000)  # ``when`` is naive UTC, as stored
+    ms = f"{int(when.replace(tzinfo=UTC).timestamp() * 1000):012x}"  # ``when`` is naive UTC
     r = entropy.hex()
     variant = "89ab"[entropy[0] & 3]
-    return f"{ms:012x}"[:8] + "-" + f"{ms:012x}"[8:] + "-7" + r[1:4] + "-" + variant + r[4:7] + "-"
+    return f"{ms[:8]}-{ms[8:]}-7{r[1:4]}-{variant}{r[4:7]}-"
 
 
 @dataclass

@@ -159,7 +159,7 @@ def write(
 ) -> dict[str, Path]:
     """Write every report for a run into ``out_dir``; returns their paths by kind."""
     paths = write_rejects(out_dir, stem, run, counts, layout, rejects)
-    paths["summary"] = write_summary(out_dir / f"{stem}.summary.json", run, counts, layout.include_pii, paths)
+    paths["summary"] = write_summary(_summary_path(out_dir, stem), run, counts, layout.include_pii, paths)
     return paths
 
 
@@ -183,6 +183,10 @@ def write_rejects(
     for w in writers:
         w.close(run, counts, layout.include_pii)
     return paths
+
+
+def _summary_path(out_dir: Path, stem: str) -> Path:
+    return out_dir / f"{stem}.summary.json"
 
 
 def write_summary(path: Path, run: Run, counts: Counter, include_pii: bool, reports: dict[str, Path]) -> Path:
@@ -211,8 +215,8 @@ class Pending:
         for kind, path in self.paths.items():
             path.replace(final[kind])
         self.partial.rmdir()
-        summary_path = self.out_dir / f"{self.stem}.summary.json"
-        final["summary"] = write_summary(summary_path, run, counts, self.layout.include_pii, final)
+        path = _summary_path(self.out_dir, self.stem)
+        final["summary"] = write_summary(path, run, counts, self.layout.include_pii, final)
         return final
 
     def discard(self) -> None:

@@ -1,9 +1,12 @@
 """One import, start to finish: read -> columns -> normalise -> validate -> load -> report.
 
 The whole file is one database transaction: its accepted dependents and its run
-record commit together or not at all. Rejected rows are spooled to a private
-temporary file as they are found, so memory stays flat however many there are;
-the ledger and the reports are written from that spool at the end.
+record commit together or not at all. Chunk by chunk, rows are validated and staged
+in the database, and their raw cells and row-rule failures spooled to private
+temporary files, so memory stays flat however long the file. Once the whole file is
+staged the database rules are decided, each chunk's failures become rejected rows
+(spooled too), and the insert and the reports run side by side; the reports are
+published after the commit.
 """
 
 from __future__ import annotations
