@@ -107,7 +107,7 @@ def rejects(conn: Connection, run_id: str, size: int = 50_000) -> Iterator[pd.Da
         .where(t.c.run_id == run_id)
         .order_by(t.c.row)
     )
-    result = conn.execution_options(yield_per=size).execute(q)
+    result = conn.execute(q, execution_options={"yield_per": size})  # this query only
     for part in result.partitions(size):
         yield pd.DataFrame(part, columns=["row", "codes", "messages", "notifications", "cells"])
 

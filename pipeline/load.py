@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -128,6 +129,12 @@ SELECT source_row, verdict, ref_row, existing FROM (
 WHERE verdict IS NOT NULL
 """
 
+VERDICTS_SQL = """
+SELECT v.source_row, v.verdict, COALESCE(v.ref_row, -1), COALESCE(v.existing, -1), s.candidate
+FROM dependents_verdicts v JOIN dependents_stage s ON s.source_row = v.source_row
+ORDER BY v.source_row
+"""
+
 # The id of the n-th accepted row in customer order: the run's 20-character prefix, then n
 # as 12 hex digits (see ``id_prefix``).
 _ID = {
@@ -194,19 +201,20 @@ class Loader:
         UUID (``bad_customer``) are not staged at all."""
         keyed = frame.drop(index=bad_customer.intersection(frame.index))
         candidate = ~keyed.index.isin(rejected_rows)
-        out = pd.DataFrame(
-            {
-                "source_row": keyed.index.astype("int64"),
-                "candidate": candidate.astype("int64"),
-                "name_key": name_key(keyed).where(candidate).to_numpy(),
-            }
-        )
+        # Series, not arrays: the text stays in Arrow all the way to the bulk write.
+        out = {
+            "source_row": pd.Series(keyed.index.to_numpy(dtype="int64"), index=keyed.index),
+            "candidate": pd.Series(candidate.astype("int64"), index=keyed.index),
+            "name_key": name_key(keyed).where(candidate),
+        }
         for name in DATA:
             source = f"{name}__value" if f"{name}__value" in keyed else name
-            values = keyed[source] if source in keyed else pd.Series(None, index=keyed.index, dtype=object)
+            if source not in keyed:
+                continue  # not in the file: the staged column stays NULL
+            values = keyed[source]
             # A rejected row's cells may not fit the columns (too long, out of range): keys only.
-            out[name] = (values if name == "customer_id" else values.where(candidate)).to_numpy()
-        bulk.write(self.conn, stage, out)
+            out[name] = values if name == "customer_id" else values.where(candidate)
+        bulk.write(self.conn, stage, pd.DataFrame(out))
 
     def decide(self) -> None:
         """Every database rule for the whole file, at once; failures go to ``dependents_verdicts``."""
@@ -219,17 +227,16 @@ class Loader:
             sa.text(VERDICT_SQL), {"self_service": int(self_service), "limit": SELF_SERVICE_LIMIT}
         )
 
-    def failures(self, first: int, last: int) -> pd.DataFrame:
-        """Failures (row, code, details) of the rows ``first``..``last``, in row order."""
-        q = sa.select(verdicts).where(verdicts.c.source_row.between(first, last)).order_by("source_row")
-        found = pd.DataFrame(self.conn.execute(q).all(), columns=["row", "verdict", "ref_row", "existing"])
-        code = found["verdict"].map(VERDICTS)
-        details = [
-            _details(c, r, e) for c, r, e in zip(code, found["ref_row"], found["existing"], strict=True)
+    def verdicts(self, size: int = 50_000) -> Verdicts:
+        """Every row a database rule turned away, fetched once, before the insert needs the
+        connection; one row per rejected row, so memory follows the rejects, not the file."""
+        q = sa.text(VERDICTS_SQL)
+        parts = [
+            np.array(part, dtype="int64").reshape(-1, 5)
+            for part in self.conn.execute(q, execution_options={"yield_per": size}).partitions(size)
         ]
-        return pd.DataFrame(
-            {"row": found["row"].astype("int64"), "code": code.astype("str"), "details": details}
-        )
+        found = np.concatenate(parts) if parts else np.empty((0, 5), dtype="int64")
+        return Verdicts(pd.DataFrame(found, columns=["row", "verdict", "ref_row", "existing", "candidate"]))
 
     def insert(self) -> int:
         """Move every staged row no rule turned away into ``dependents``; returns how many."""
@@ -243,7 +250,32 @@ class Loader:
             self.conn.exec_driver_sql(f"ANALYZE {table.name}")
 
 
-def _details(code: str, ref_row: float, existing: float) -> dict[str, int | str]:
+@dataclass
+class Verdicts:
+    """The database rules' verdicts of one file, in row order (``ref_row``/``existing``: -1
+    where they do not apply)."""
+
+    frame: pd.DataFrame
+
+    @property
+    def rejected_candidates(self) -> int:
+        """Rows that passed every row rule but not the database's: rejected by the database alone."""
+        return int(self.frame["candidate"].sum())
+
+    def failures(self, first: int, last: int) -> pd.DataFrame:
+        """Failures (row, code, details) of the rows ``first``..``last``, in row order."""
+        lo, hi = np.searchsorted(self.frame["row"].to_numpy(), [first, last + 1])
+        found = self.frame.iloc[lo:hi]
+        code = found["verdict"].map(VERDICTS)
+        details = [
+            _details(c, r, e) for c, r, e in zip(code, found["ref_row"], found["existing"], strict=True)
+        ]
+        return pd.DataFrame(
+            {"row": found["row"].to_numpy(), "code": code.astype("str").to_numpy(), "details": details}
+        )
+
+
+def _details(code: str, ref_row: int, existing: int) -> dict[str, int | str]:
     if code == "DUPLICATE_IN_FILE":
         return {"field": "customerId", "row": int(ref_row)}
     if code == "DEPENDENT_LIMIT_REACHED":

@@ -84,7 +84,7 @@ class RejectsXlsx:
                         cell.comment = Comment("\n".join(marks[i]), "dependents", height=120, width=320)
                 row.append(cell)
             else:
-                row.append(value)
+                row.append(value or None)  # an empty cell is left out, not written empty
         if marks and self.commented < MAX_COMMENTS:
             self.commented += 1
         return row

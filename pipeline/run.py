@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -137,27 +137,27 @@ def _load(
             run.source_run_id = _source_run(conn, src.path)
         ledger.start(conn, run)
         loader = load.Loader(conn, run.id, options.channel, run.started_at)
-        if options.progress:
-            options.progress.start(src.estimated_rows)
-        for chunk in src.chunks(options.chunk_size):
-            _stage(chunk, cmap, validator, loader, options, spool)
-            run.rows_read += len(chunk)
-            if options.progress:
-                options.progress.advance(len(chunk))
+        rule_rejected = _stage_all(src, cmap, validator, loader, run, options, spool)
         loader.decide()
-        run.rejected = _assemble(loader, spool, counts)
+        verdicts = loader.verdicts()
+        run.rejected = rule_rejected + verdicts.rejected_candidates
         run.accepted = run.rows_read - run.rejected
         run.status = _status(run, options)
         if run.status == "succeeded":
-            # The insert is the database's work and the reports are ours: on two cores they
-            # run side by side. The reports are published only after the commit.
+            # The insert is the database's work; turning failures into rejected rows and
+            # writing the reports is ours: on two cores they run side by side. The ledger's
+            # rejected rows follow the insert on its thread; the reports are published only
+            # after the commit.
             with ThreadPoolExecutor(1, thread_name_prefix="insert") as pool:
-                inserted = pool.submit(_insert, conn, loader, run, spool)
+                inserted = pool.submit(_insert, loader, run)
+                _assemble(verdicts, spool, counts, run)
+                recorded = pool.submit(_record_after, inserted, conn, run, spool)
                 pending.write(run, counts, spool.frames())
-                inserted.result()
+                recorded.result()
             trans.commit()
             return
         trans.rollback()
+        _assemble(verdicts, spool, counts, run)
         run.finished_at = datetime.now(UTC).replace(tzinfo=None)
         pending.write(run, counts, spool.frames())
     except BaseException as exc:
@@ -170,43 +170,80 @@ def _load(
         _record(conn, run, spool)
 
 
-def _stage(
-    chunk: pd.DataFrame,
+def _stage_all(
+    src: Source,
     cmap,
     validator: Validator,
     loader: load.Loader,
+    run: ledger.Run,
     options: Options,
     spool: Spool,
-) -> None:
-    """Validate one chunk, stage its rows for the database rules and spool its cells and failures."""
+) -> int:
+    """Validate and stage every chunk; returns how many rows a row rule rejected.
+
+    A chunk is written to the database on a second thread while the next one is read and
+    validated: the bulk write mostly waits on the server, so the two overlap. One write is
+    in flight at a time, which keeps memory to about two chunks.
+    """
+    if options.progress:
+        options.progress.start(src.estimated_rows)
+    rejected = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="stage") as stager:
+        staged: Future | None = None
+        for chunk in src.chunks(options.chunk_size):
+            frame, failures = _check(chunk, cmap, validator, options)
+            rejected_rows = pd.Index(failures["row"].unique())
+            bad_customer = pd.Index(
+                failures.loc[failures["code"].str.startswith("CUSTOMER_ID_"), "row"].unique()
+            )
+            if staged:
+                staged.result()
+            staged = stager.submit(loader.stage, frame, rejected_rows, bad_customer)
+            spool.keep(chunk, failures)
+            rejected += len(rejected_rows)
+            run.rows_read += len(chunk)
+            if options.progress:
+                options.progress.advance(len(chunk))
+        if staged:
+            staged.result()
+    return rejected
+
+
+def _check(
+    chunk: pd.DataFrame, cmap, validator: Validator, options: Options
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One chunk's typed columns and its row-rule failures (row, code, details)."""
     frame = normalise(chunk, cmap, validator.profile, options.date_order)
-    failures = with_details(validator.failures(frame), validator.details)
-    rejected_rows = pd.Index(failures["row"].unique())
-    bad_customer = pd.Index(failures.loc[failures["code"].str.startswith("CUSTOMER_ID_"), "row"].unique())
-    loader.stage(frame, rejected_rows, bad_customer)
-    spool.keep(chunk, failures)
+    return frame, with_details(validator.failures(frame), validator.details)
 
 
-def _assemble(loader: load.Loader, spool: Spool, counts: Counter) -> int:
-    """Each chunk's row-rule failures and database verdicts -> rejected rows; returns how many."""
+def _assemble(verdicts: load.Verdicts, spool: Spool, counts: Counter, run: ledger.Run) -> None:
+    """Each chunk's row-rule failures and database verdicts -> rejected rows, spooled."""
     rejected = 0
     for chunk in spool.chunks():
-        failures = pd.concat([chunk.failures, loader.failures(chunk.first, chunk.last)], ignore_index=True)
+        failures = pd.concat([chunk.failures, verdicts.failures(chunk.first, chunk.last)], ignore_index=True)
         notes = assemble(failures)
         if notes.empty:
             continue
         counts.update(notes["codes"].str.split(";").explode().value_counts().to_dict())
         spool.add(notes.reset_index().assign(cells=chunk.cells(notes.index)))
         rejected += len(notes)
-    return rejected
+    spool.seal()
+    if rejected != run.rejected:  # the counts before the insert and the rows disagree: a bug
+        raise RuntimeError(f"assembled {rejected} rejected rows, counted {run.rejected}")
 
 
-def _insert(conn, loader: load.Loader, run: ledger.Run, spool: Spool) -> None:
-    """Insert the accepted rows and write the run's ledger row and rejected rows."""
+def _insert(loader: load.Loader, run: ledger.Run) -> None:
+    """Insert the accepted rows: exactly as many as the verdicts left."""
     inserted = loader.insert()
     if inserted != run.accepted:  # the verdicts and the insert disagree: a bug, say so
         raise RuntimeError(f"inserted {inserted} rows, expected {run.accepted}")
     run.finished_at = datetime.now(UTC).replace(tzinfo=None)
+
+
+def _record_after(inserted: Future, conn, run: ledger.Run, spool: Spool) -> None:
+    """The run's ledger row and rejected rows, once the insert has succeeded."""
+    inserted.result()
     _record(conn, run, spool)
 
 

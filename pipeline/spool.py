@@ -3,8 +3,8 @@
 While chunks stream in, the spool keeps each chunk's raw cells and its row-rule failures
 (Arrow IPC files, one record batch per chunk). The database's verdicts only exist once the
 whole file is staged; then ``chunks`` hands each chunk's failures and cells back, and the
-assembled rejected rows are appended as JSON lines (``add``), read back in frames by the
-ledger and the reports (``frames``).
+assembled rejected rows are kept the same way (``add``) and read back, a chunk at a time,
+by the ledger and the reports (``frames``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _FAILURES = pa.schema([("row", pa.int64()), ("code", pa.string()), ("details", pa.string())])
+_REJECTS = pa.schema(
+    [("row", pa.int64())] + [(c, pa.large_string()) for c in ("codes", "messages", "notifications", "cells")]
+)
 
 
 @dataclass
@@ -45,8 +48,7 @@ class Chunk:
 class Spool:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="dependents-"))
-        self.path = self.dir / "rejects.jsonl"
-        self.fh = self.path.open("w", encoding="utf-8")
+        self._rejects = pa.ipc.new_file(self.dir / "rejects.arrow", _REJECTS)
         self._cells: pa.RecordBatchFileWriter | None = None
         self._failures = pa.ipc.new_file(self.dir / "failures.arrow", _FAILURES)
         self.ranges: list[tuple[int, int]] = []
@@ -99,20 +101,24 @@ class Spool:
     # -- rejected rows ----------------------------------------------------------------------
 
     def add(self, frame: pd.DataFrame) -> None:
+        """Keep a chunk's rejected rows (row, codes, messages, notifications, cells)."""
         if not frame.empty:
-            frame.to_json(self.fh, orient="records", lines=True, force_ascii=False)
-            self.fh.write("\n")
+            batch = pa.RecordBatch.from_pandas(frame, schema=_REJECTS, preserve_index=False)
+            self._rejects.write_batch(batch)
 
-    def frames(self, size: int = 50_000) -> Iterator[pd.DataFrame]:
-        self.fh.flush()
-        if self.path.stat().st_size == 0:
-            return
-        with pd.read_json(self.path, lines=True, chunksize=size, dtype=False) as reader:
-            yield from reader
+    def seal(self) -> None:
+        """Every rejected row is kept: from now on ``frames`` may be read, by several threads."""
+        self._rejects.close()
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        """The rejected rows, one frame per chunk, in row order (read back, not parsed)."""
+        with pa.OSFile(str(self.dir / "rejects.arrow")) as fh:
+            reader = pa.ipc.open_file(fh)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i).to_pandas()
 
     def close(self) -> None:
-        self.fh.close()
-        for writer in (self._cells, self._failures):
+        for writer in (self._cells, self._failures, self._rejects):
             if writer is not None:
                 with contextlib.suppress(pa.ArrowInvalid, OSError):  # closed already
                     writer.close()
