@@ -51,6 +51,44 @@ held = sa.Table(
     sa.Column("existing", sa.Integer, nullable=False),
     prefixes=["TEMPORARY"],
 )
+refused = sa.Table(
+    "dependents_refused",  # staged rows whose customer is unknown, or that are stored already
+    _md,
+    sa.Column("source_row", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("verdict", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+repeated = sa.Table(
+    "dependents_repeated",  # natural keys that more than one live row of the file carries
+    _md,
+    sa.Column("customer_id", db.UUID, nullable=False),
+    sa.Column("date_of_birth", sa.Date, nullable=False),
+    sa.Column("name_key", db.NAME_KEY, nullable=False),
+    sa.Column("first_row", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("customer_id", "date_of_birth", "name_key"),
+    prefixes=["TEMPORARY"],
+)
+repeats = sa.Table(
+    "dependents_repeats",  # the later rows of a repeated key, and the row they repeat
+    _md,
+    sa.Column("source_row", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("first_row", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+crowded = sa.Table(
+    "dependents_crowded",  # customers the file would take past the self-service limit
+    _md,
+    sa.Column("customer_id", db.UUID, primary_key=True),
+    sa.Column("existing", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+over = sa.Table(
+    "dependents_over",  # the rows past the limit, in file order
+    _md,
+    sa.Column("source_row", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("existing", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
 verdicts = sa.Table(
     "dependents_verdicts",  # the staged rows a database rule turned away, and why
     _md,
@@ -60,6 +98,7 @@ verdicts = sa.Table(
     sa.Column("existing", sa.Integer),  # DEPENDENT_LIMIT_REACHED: dependents already stored
     prefixes=["TEMPORARY"],
 )
+WORK_TABLES = (stage, held, refused, repeated, repeats, crowded, over, verdicts)
 
 VERDICTS = {
     1: "CUSTOMER_NOT_FOUND",
@@ -68,66 +107,94 @@ VERDICTS = {
     4: "DEPENDENT_LIMIT_REACHED",
 }
 
-HELD_SQL = """
+# The database rules, one statement each, in the order they apply. Joins and grouping do the
+# work over the whole file; the one window (file order within a customer) only sees the rows
+# of customers past the limit. A "live" row passed every row rule, its customer exists and it
+# is not stored yet. Every temporary table is named once per statement (MariaDB cannot open a
+# temporary table twice in one statement). Within one natural key, live-ness is all or
+# nothing (the customer and the stored twin are the key's), which ``REPEATED_SQL`` relies on.
+DECISION_SQL = {
+    "refused": """
+INSERT INTO dependents_refused (source_row, verdict)
+SELECT s.source_row, CASE WHEN c.id IS NULL THEN 1 ELSE 2 END
+FROM dependents_stage s
+LEFT JOIN customers c ON c.id = s.customer_id
+LEFT JOIN dependents d
+       ON s.candidate = 1
+      AND d.customer_id = s.customer_id
+      AND d.date_of_birth = s.date_of_birth
+      AND d.name_key = s.name_key
+WHERE c.id IS NULL OR d.id IS NOT NULL
+""",
+    "repeated": """
+INSERT INTO dependents_repeated (customer_id, date_of_birth, name_key, first_row)
+SELECT s.customer_id, s.date_of_birth, s.name_key, MIN(s.source_row)
+FROM dependents_stage s
+LEFT JOIN dependents_refused f ON f.source_row = s.source_row
+WHERE s.candidate = 1 AND s.name_key IS NOT NULL AND f.source_row IS NULL
+GROUP BY s.customer_id, s.date_of_birth, s.name_key
+HAVING COUNT(*) > 1
+""",
+    "repeats": """
+INSERT INTO dependents_repeats (source_row, first_row)
+SELECT s.source_row, k.first_row
+FROM dependents_stage s
+JOIN dependents_repeated k
+  ON k.customer_id = s.customer_id AND k.date_of_birth = s.date_of_birth AND k.name_key = s.name_key
+WHERE s.candidate = 1 AND s.source_row <> k.first_row
+""",
+}
+# Self-service only: the first live row of each key counts towards its customer's limit.
+LIMIT_SQL = {
+    "held": """
 INSERT INTO dependents_held (customer_id, existing)
 SELECT d.customer_id, COUNT(*) FROM dependents d
 WHERE d.customer_id IN (SELECT s.customer_id FROM dependents_stage s WHERE s.candidate = 1)
 GROUP BY d.customer_id
-"""
-
-# Each level adds what the next needs; every temporary table is named once (MariaDB cannot
-# open a temporary table twice in one statement). Every window is partitioned by customer
-# first, so after one sort the others only order the rows within each customer. ``live``: a
-# candidate whose customer exists and that is not stored already. ``first_row``: the first
-# live row with the same natural key. ``over``: a live first row beyond the limit, counting
-# in file order after those stored.
-VERDICT_SQL = """
+""",
+    "crowded": """
+INSERT INTO dependents_crowded (customer_id, existing)
+SELECT s.customer_id, MAX(COALESCE(h.existing, 0))
+FROM dependents_stage s
+LEFT JOIN dependents_refused f ON f.source_row = s.source_row
+LEFT JOIN dependents_repeats r ON r.source_row = s.source_row
+LEFT JOIN dependents_held h ON h.customer_id = s.customer_id
+WHERE s.candidate = 1 AND f.source_row IS NULL AND r.source_row IS NULL
+GROUP BY s.customer_id
+HAVING MAX(COALESCE(h.existing, 0)) + COUNT(*) > :limit
+""",
+    "over": """
+INSERT INTO dependents_over (source_row, existing)
+SELECT source_row, existing FROM (
+  SELECT s.source_row, k.existing,
+    ROW_NUMBER() OVER (PARTITION BY s.customer_id ORDER BY s.source_row) AS n
+  FROM dependents_stage s
+  JOIN dependents_crowded k ON k.customer_id = s.customer_id
+  LEFT JOIN dependents_refused f ON f.source_row = s.source_row
+  LEFT JOIN dependents_repeats r ON r.source_row = s.source_row
+  WHERE s.candidate = 1 AND f.source_row IS NULL AND r.source_row IS NULL
+) counted
+WHERE existing + n > :limit
+""",
+}
+# A repeat of a row past the limit is past the limit too; otherwise it names the row it repeats.
+VERDICT_SQL = (
+    """
+INSERT INTO dependents_verdicts (source_row, verdict) SELECT source_row, verdict FROM dependents_refused
+""",
+    """
+INSERT INTO dependents_verdicts (source_row, verdict, existing) SELECT source_row, 4, existing
+FROM dependents_over
+""",
+    """
 INSERT INTO dependents_verdicts (source_row, verdict, ref_row, existing)
-SELECT source_row, verdict, ref_row, existing FROM (
-  SELECT source_row, existing,
-    CASE WHEN found = 0 THEN 1
-         WHEN candidate = 0 THEN NULL
-         WHEN twin = 1 THEN 2
-         WHEN first_row <> source_row AND first_over = 1 THEN 4
-         WHEN first_row <> source_row THEN 3
-         WHEN over_limit = 1 THEN 4
-    END AS verdict,
-    CASE WHEN live = 1 AND first_row <> source_row AND first_over = 0 THEN first_row END AS ref_row
-  FROM (
-    SELECT l3.*,
-      MAX(over_limit) OVER (PARTITION BY customer_id, live, date_of_birth, name_key) AS first_over
-    FROM (
-      SELECT l2.*,
-        CASE WHEN live = 1 AND first_row = source_row AND :self_service = 1
-              AND existing + SUM(CASE WHEN live = 1 AND first_row = source_row THEN 1 ELSE 0 END)
-                  OVER (PARTITION BY customer_id ORDER BY source_row ROWS UNBOUNDED PRECEDING) > :limit
-             THEN 1 ELSE 0 END AS over_limit
-      FROM (
-        SELECT l1.*,
-          CASE WHEN live = 1 AND name_key IS NOT NULL
-               THEN MIN(source_row) OVER (PARTITION BY customer_id, live, date_of_birth, name_key)
-               ELSE source_row END AS first_row
-        FROM (
-          SELECT s.source_row, s.candidate, s.customer_id, s.date_of_birth, s.name_key,
-            CASE WHEN c.id IS NULL THEN 0 ELSE 1 END AS found,
-            CASE WHEN d.id IS NULL THEN 0 ELSE 1 END AS twin,
-            CASE WHEN s.candidate = 1 AND c.id IS NOT NULL AND d.id IS NULL THEN 1 ELSE 0 END AS live,
-            COALESCE(h.existing, 0) AS existing
-          FROM dependents_stage s
-          LEFT JOIN customers c ON c.id = s.customer_id
-          LEFT JOIN dependents d
-                 ON s.candidate = 1
-                AND d.customer_id = s.customer_id
-                AND d.date_of_birth = s.date_of_birth
-                AND d.name_key = s.name_key
-          LEFT JOIN dependents_held h ON h.customer_id = s.customer_id
-        ) l1
-      ) l2
-    ) l3
-  ) l4
-) l5
-WHERE verdict IS NOT NULL
-"""
+SELECT r.source_row,
+  CASE WHEN o.source_row IS NULL THEN 3 ELSE 4 END,
+  CASE WHEN o.source_row IS NULL THEN r.first_row END,
+  o.existing
+FROM dependents_repeats r LEFT JOIN dependents_over o ON o.source_row = r.first_row
+""",
+)
 
 VERDICTS_SQL = """
 SELECT v.source_row, v.verdict, COALESCE(v.ref_row, -1), COALESCE(v.existing, -1), s.candidate
@@ -186,7 +253,7 @@ class Loader:
     now: datetime
 
     def __post_init__(self) -> None:
-        for table in (stage, held, verdicts):
+        for table in WORK_TABLES:
             db.fresh_temp_table(self.conn, table)
         self.kind = db.dialect(self.conn)
         if self.kind == "postgresql":
@@ -219,13 +286,15 @@ class Loader:
     def decide(self) -> None:
         """Every database rule for the whole file, at once; failures go to ``dependents_verdicts``."""
         self._analyze(stage)
-        self_service = self.channel == "self-service"
-        if self_service:
-            self.conn.exec_driver_sql(HELD_SQL)
-            self._analyze(held)
-        self.conn.execute(
-            sa.text(VERDICT_SQL), {"self_service": int(self_service), "limit": SELF_SERVICE_LIMIT}
-        )
+        steps = dict(DECISION_SQL)
+        if self.channel == "self-service":
+            steps |= LIMIT_SQL
+        for name, sql in steps.items():
+            self.conn.execute(sa.text(sql), {"limit": SELF_SERVICE_LIMIT})
+            if name in ("refused", "held"):
+                self._analyze(refused if name == "refused" else held)
+        for sql in VERDICT_SQL:
+            self.conn.exec_driver_sql(sql)
 
     def verdicts(self, size: int = 50_000) -> Verdicts:
         """Every row a database rule turned away, fetched once, before the insert needs the
