@@ -277,11 +277,19 @@ def _xlsx_chunks(src: Source, size: int) -> Iterator[pd.DataFrame]:
     start = src._header_index + 1
     for lo in range(start, len(src._rows), size):
         block = src._rows[lo : lo + size]
-        frame = pd.DataFrame([(r + [""] * width)[:width] for r in block], dtype=object)
-        frame = frame.apply(lambda col: col.map(_cell_text)).astype("str")
-        frame.columns = range(width)
+        cells = pd.DataFrame([(r + [""] * width)[:width] for r in block], dtype=object)
+        frame = pd.DataFrame({i: _column_text(cells[i]) for i in range(width)}, index=cells.index)
         frame.index = pd.RangeIndex(lo + 1, lo + 1 + len(frame), name="row")
         yield _drop_blank(frame)
+
+
+def _column_text(cells: pd.Series) -> pd.Series:
+    """A column of cells as text. A column of text only (the usual case) goes to Arrow in one
+    call; a column holding numbers, dates or booleans goes through ``_cell_text`` cell by cell."""
+    try:
+        return pd.Series(pa.array(cells.to_numpy(), type=pa.string()).fill_null(""), dtype="str")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return cells.map(_cell_text).astype("str")
 
 
 def _cell_text(value: object) -> str:
