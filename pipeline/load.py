@@ -112,7 +112,8 @@ VERDICTS = {
 # of customers past the limit. A "live" row passed every row rule, its customer exists and it
 # is not stored yet. Every temporary table is named once per statement (MariaDB cannot open a
 # temporary table twice in one statement). Within one natural key, live-ness is all or
-# nothing (the customer and the stored twin are the key's), which ``REPEATED_SQL`` relies on.
+# nothing (the customer and the stored twin are the key's), so keys are grouped over every
+# candidate row and a refused key's rows are left out afterwards, in ``repeats``.
 DECISION_SQL = {
     "refused": """
 INSERT INTO dependents_refused (source_row, verdict)
@@ -128,11 +129,10 @@ WHERE c.id IS NULL OR d.id IS NOT NULL
 """,
     "repeated": """
 INSERT INTO dependents_repeated (customer_id, date_of_birth, name_key, first_row)
-SELECT s.customer_id, s.date_of_birth, s.name_key, MIN(s.source_row)
-FROM dependents_stage s
-LEFT JOIN dependents_refused f ON f.source_row = s.source_row
-WHERE s.candidate = 1 AND s.name_key IS NOT NULL AND f.source_row IS NULL
-GROUP BY s.customer_id, s.date_of_birth, s.name_key
+SELECT customer_id, date_of_birth, name_key, MIN(source_row)
+FROM dependents_stage
+WHERE candidate = 1 AND name_key IS NOT NULL
+GROUP BY customer_id, date_of_birth, name_key
 HAVING COUNT(*) > 1
 """,
     "repeats": """
@@ -141,7 +141,8 @@ SELECT s.source_row, k.first_row
 FROM dependents_stage s
 JOIN dependents_repeated k
   ON k.customer_id = s.customer_id AND k.date_of_birth = s.date_of_birth AND k.name_key = s.name_key
-WHERE s.candidate = 1 AND s.source_row <> k.first_row
+LEFT JOIN dependents_refused f ON f.source_row = s.source_row
+WHERE s.candidate = 1 AND s.source_row <> k.first_row AND f.source_row IS NULL
 """,
 }
 # Self-service only: the first live row of each key counts towards its customer's limit.
