@@ -23,6 +23,13 @@ AS_OF = "2026-11-22"
 SERVERS = {"postgres": "DEPENDENTS_TEST_PG_URL", "mariadb": "DEPENDENTS_TEST_MARIADB_URL"}
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    """Every test runs in its own directory, so what a command writes by default (``reports/``,
+    ``dependents.db``) lands there and not in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 def server_url(kind: str) -> str:
     """The URL of a reachable test server, with fresh empty tables; skip (or fail in CI) if none."""
     env = SERVERS[kind]

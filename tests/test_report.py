@@ -172,8 +172,7 @@ def test_fix_the_rejects_report_and_import_it_again(sqlite_url, tmp_path, kind):
     assert notes == [('=HYPERLINK("http://x","click")',)]  # the CSV's protective ' was taken off again
 
 
-def test_rejects_report_in_its_run_folder_names_the_run_it_came_from(sqlite_url, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_rejects_report_in_its_run_folder_names_the_run_it_came_from(sqlite_url, tmp_path):
     invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1]), "--db", sqlite_url)
     invoke("import", write_csv(tmp_path / "in.csv", HEADER, ROWS), "--db", sqlite_url, "--as-of", AS_OF)
     ((first,),) = query(sqlite_url, "SELECT id FROM import_runs")
