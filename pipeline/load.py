@@ -2,10 +2,11 @@
 
 Each chunk's rows that passed the row rules (and the keys of those that did not, whose
 customer is still checked) go into a temporary staging table with one bulk write.
-When the whole file is staged, ``decide`` answers every database rule for every row at
-once: a join finds unknown customers and dependents already stored, window functions in
-file order find duplicates within the file and count each customer's dependents against
-the self-service limit. Only the rows that fail are kept, in ``dependents_verdicts``.
+When the whole file is staged, ``decide`` answers every database rule for every row, one
+statement per rule: a join finds unknown customers and dependents already stored, grouping
+finds natural keys the file repeats, and a window in file order counts dependents only for
+the customers the file would take past the self-service limit. Only the rows that fail are
+kept, in ``dependents_verdicts``; ``verdicts`` reads them back once, before the insert.
 ``insert`` then moves every other staged row into ``dependents`` with one
 ``INSERT ... SELECT``, in customer order with ids that ascend in that order, so every
 index of ``dependents`` is written front to back.
