@@ -146,6 +146,11 @@ LEFT JOIN dependents_refused f ON f.source_row = s.source_row
 WHERE s.candidate = 1 AND s.source_row <> k.first_row AND f.source_row IS NULL
 """,
 }
+# ``{big}``: MariaDB/MySQL group through an internal temporary table that spills to disk at
+# 16 MB; ``SQL_BIG_RESULT`` makes them sort instead. Grouping a million staged rows by
+# customer: 11.5 -> 3.3 s. (By natural key it was slower: its sort keys are long.)
+_BIG = {"mysql": "SQL_BIG_RESULT"}
+
 # Self-service only: the first live row of each key counts towards its customer's limit.
 LIMIT_SQL = {
     "held": """
@@ -156,7 +161,7 @@ GROUP BY d.customer_id
 """,
     "crowded": """
 INSERT INTO dependents_crowded (customer_id, existing)
-SELECT s.customer_id, MAX(COALESCE(h.existing, 0))
+SELECT {big} s.customer_id, MAX(COALESCE(h.existing, 0))
 FROM dependents_stage s
 LEFT JOIN dependents_refused f ON f.source_row = s.source_row
 LEFT JOIN dependents_repeats r ON r.source_row = s.source_row
@@ -292,6 +297,7 @@ class Loader:
         if self.channel == "self-service":
             steps |= LIMIT_SQL
         for name, sql in steps.items():
+            sql = sql.replace("{big}", _BIG.get(self.kind, ""))
             self.conn.execute(sa.text(sql), {"limit": SELF_SERVICE_LIMIT})
             if name in ("refused", "held"):
                 self._analyze(refused if name == "refused" else held)
