@@ -220,6 +220,7 @@ def _versions() -> str:
         "psycopg",
         "pymysql",
         "openpyxl",
+        "lxml",
         "python-calamine",
     )
     parts = [f"{n} {version(n)}" for n in names]
