@@ -184,6 +184,9 @@ SELECT source_row, existing FROM (
 WHERE existing + n > :limit
 """,
 }
+# Steps whose table the later steps join to every staged row: analyzed once written.
+_JOINED_LATER = {"refused": refused, "held": held}
+
 # A repeat of a row past the limit is past the limit too; otherwise it names the row it repeats.
 VERDICT_SQL = (
     """
@@ -299,8 +302,8 @@ class Loader:
         for name, sql in steps.items():
             sql = sql.replace("{big}", _BIG.get(self.kind, ""))
             self.conn.execute(sa.text(sql), {"limit": SELF_SERVICE_LIMIT})
-            if name in ("refused", "held"):
-                self._analyze(refused if name == "refused" else held)
+            if name in _JOINED_LATER:
+                self._analyze(_JOINED_LATER[name])
         for sql in VERDICT_SQL:
             self.conn.exec_driver_sql(sql)
 
