@@ -15,10 +15,12 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -33,17 +35,37 @@ MARIADB = os.environ.get("DEPENDENTS_BENCH_MARIADB_URL", os.environ.get("DEPENDE
 
 @dataclass
 class Result:
+    """One job's runs: the table shows the median, and the spread when there are several."""
+
     name: str
     rows: int
-    seconds: float
-    peak_rss_mb: float
+    runs: list[float]
+    peak_rss_mb: float  # the highest of the runs
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.runs)
 
     @property
     def rate(self) -> float:
         return self.rows / self.seconds
 
+    @property
+    def spread(self) -> str:
+        return f"{min(self.runs):.1f}–{max(self.runs):.1f}" if len(self.runs) > 1 else ""
 
-def measure(name: str, job: str, **args) -> Result:
+
+def measure(name: str, job: str, repeat: int = 1, before=None, **args) -> Result:
+    """Run ``job`` ``repeat`` times, each in a fresh process after ``before()`` (untimed)."""
+    runs = []
+    for _ in range(repeat):
+        if before:
+            before()
+        runs.append(_run_once(name, job, **args))
+    return Result(name, runs[0].rows, [r.runs[0] for r in runs], max(r.peak_rss_mb for r in runs))
+
+
+def _run_once(name: str, job: str, **args) -> Result:
     settle(args["url"])
     cmd = [
         sys.executable,
@@ -57,7 +79,7 @@ def measure(name: str, job: str, **args) -> Result:
         raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"  {name}: {out['seconds']:.1f} s", file=sys.stderr)
-    return Result(name, out["rows"], out["seconds"], out["peak_rss_mb"])
+    return Result(name, out["rows"], [out["seconds"]], out["peak_rss_mb"])
 
 
 def settle(url: str) -> None:
@@ -76,7 +98,11 @@ def settle(url: str) -> None:
 
 
 def fresh(url: str, customers: Path) -> None:
-    """Empty the project's tables and load the customers (untimed)."""
+    """Empty the project's tables and load the customers (untimed). A SQLite database starts
+    as a new file, so no run reuses the pages the run before it freed."""
+    if url.startswith("sqlite:///"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     engine = db.engine_for(url)
     with engine.begin() as conn:
         for table in ("baseline_dependents", "floor_dependents"):
@@ -110,7 +136,17 @@ def main(argv: list[str] | None = None) -> int:
         help="also import a CSV this large into PostgreSQL for peak RSS (e.g. 5000000)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench/out"), help="where the generated files go")
-    parser.add_argument("--docs", type=Path, help="write the figures as Markdown here (docs/benchmarks.md)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each job this many times and show the median and the spread (default 1)",
+    )
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="write the figures as Markdown here (docs/benchmarks.md); what follows its KEEP line stays",
+    )
     args = parser.parse_args(argv)
 
     print(
@@ -128,27 +164,30 @@ def main(argv: list[str] | None = None) -> int:
         if not url:
             print(f"  {label}: skipped (set DEPENDENTS_BENCH_{label.upper()}_URL)", file=sys.stderr)
             continue
-        if label == "SQLite":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{args.out / 'bench.db'}{suffix}").unlink(missing_ok=True)
-        fresh(url, customers)
-        results[f"importer {label}"] = measure(f"importer {label}", "importer", url=url, path=csv_path)
-        fresh(url, customers)
-        results[f"baseline {label}"] = measure(f"baseline {label}", "baseline", url=url, path=csv_path)
+        emptied = partial(fresh, url, customers)
+        for job in ("importer", "baseline"):
+            results[f"{job} {label}"] = measure(
+                f"{job} {label}", job, args.repeat, emptied, url=url, path=csv_path
+            )
     if PG:
-        results["floor PostgreSQL"] = measure("floor PostgreSQL", "floor", url=PG, path=csv_path)
-    fresh(sqlite, customers)
-    results["importer XLSX SQLite"] = measure("importer XLSX SQLite", "importer", url=sqlite, path=xlsx_path)
+        results["floor PostgreSQL"] = measure("floor PostgreSQL", "floor", args.repeat, url=PG, path=csv_path)
+    results["importer XLSX SQLite"] = measure(
+        "importer XLSX SQLite",
+        "importer",
+        args.repeat,
+        partial(fresh, sqlite, customers),
+        url=sqlite,
+        path=xlsx_path,
+    )
     if args.rss_rows and PG:
         big_customers, big = generate.files(args.out / "big", args.rss_rows)
-        fresh(PG, big_customers)
         results[f"importer PostgreSQL {args.rss_rows:,} rows"] = measure(
-            "importer big", "importer", url=PG, path=big
+            "importer big", "importer", 1, partial(fresh, PG, big_customers), url=PG, path=big
         )
     table = render(results, args)
     print(table)
     if args.docs:
-        args.docs.write_text(docs(table, args), encoding="utf-8")
+        args.docs.write_text(docs(table, args) + kept(args.docs), encoding="utf-8")
         print(f"wrote {args.docs}", file=sys.stderr)
     return 0
 
@@ -162,8 +201,9 @@ TARGETS = {
 
 def render(results: dict[str, Result], args) -> str:
     lines = [
-        "| job | rows | seconds | rows/s | peak RSS MB | baseline ÷ importer | importer ÷ floor | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| job | rows | seconds | spread (s) | rows/s | peak RSS MB | baseline ÷ importer | importer ÷ floor "
+        "| target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     floor_s = results.get("floor PostgreSQL")
     for name, r in results.items():
@@ -173,8 +213,8 @@ def render(results: dict[str, Result], args) -> str:
             f"{r.seconds / floor_s.seconds:.1f}x floor" if floor_s and name == "importer PostgreSQL" else ""
         )
         lines.append(
-            f"| {name} | {r.rows:,} | {r.seconds:.1f} | {r.rate:,.0f} | {r.peak_rss_mb:,.0f} | {vs_base} | "
-            f"{vs_floor} | {TARGETS.get(name, '')} |"
+            f"| {name} | {r.rows:,} | {r.seconds:.1f} | {r.spread} | {r.rate:,.0f} | {r.peak_rss_mb:,.0f} "
+            f"| {vs_base} | {vs_floor} | {TARGETS.get(name, '')} |"
         )
     return "\n".join(lines)
 
@@ -190,11 +230,20 @@ def docs(table: str, args) -> str:
     )
     versions = _versions()
     rss = f" --rss-rows {args.rss_rows}" if args.rss_rows else ""
+    repeat = f" --repeat {args.repeat}" if args.repeat > 1 else ""
+    once = f" (the {args.rss_rows:,}-row job once)" if args.rss_rows else ""
+    runs = (
+        f"Each job ran {args.repeat} times{once}, each time in a fresh "
+        "process on freshly emptied tables; seconds are the median wall time, the spread the fastest "
+        "and slowest run, peak RSS the highest of the runs"
+        if args.repeat > 1
+        else "Each job runs in a fresh process on freshly emptied tables; seconds are wall time, "
+        "peak RSS is that process's"
+    )
     return f"""# Benchmarks
 
-Generated by `make bench` (`python -m bench --rows {args.rows} --xlsx-rows {args.xlsx_rows}{rss}`)
-on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Each job runs in a fresh process; seconds are wall
-time, peak RSS is that process's; each PostgreSQL job starts after a `CHECKPOINT`. The
+Generated by `make bench` (`python -m bench --rows {args.rows} --xlsx-rows {args.xlsx_rows}{rss}{repeat}`)
+on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {runs}; each PostgreSQL job starts after a `CHECKPOINT`. The
 importer runs every rule, the database checks (customer exists, duplicates, the dependent
 limit), one transaction, the run ledger, and writes all four reports (CSV, XLSX, JSONL,
 summary). The baseline does none of the database checks, keeps no ledger and writes no
@@ -207,6 +256,15 @@ report: it is the floor of the naive approach, not its equal.
 - {platform.platform()}, {os.cpu_count()} CPUs, {int(mem) // 1024:,} MB RAM
 - Python {platform.python_version()}; {versions}
 """
+
+
+KEEP = "<!-- make bench rewrites what is above this line and keeps what is below it -->"
+
+
+def kept(path: Path) -> str:
+    """The hand-written reading of the figures below the ``KEEP`` line of the existing docs."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    return "\n" + KEEP + old.partition(KEEP)[2] if KEEP in old else f"\n{KEEP}\n"
 
 
 def _versions() -> str:
@@ -228,7 +286,8 @@ def _versions() -> str:
         if url:
             engine = db.engine_for(url)
             with engine.connect() as conn:
-                parts.append(f"{label} {conn.execute(sa.text('SELECT version()')).scalar().split(' on ')[0]}")
+                found = conn.execute(sa.text("SELECT version()")).scalar().split(" on ")[0]
+                parts.append(found if found.startswith(label) else f"{label} {found}")
             engine.dispose()
     return ", ".join(parts)
 

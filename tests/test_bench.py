@@ -3,27 +3,57 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
+from bench.__main__ import KEEP, Result, kept
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
 
 def test_benchmark_runs_on_a_small_file(tmp_path):
+    docs = tmp_path / "b.md"
+    docs.write_text(f"# Benchmarks\n\nold figures\n{KEEP}\n## Reading the figures\nwritten by hand\n")
     env = dict(os.environ)
     for server in ("PG", "MARIADB"):  # the bench empties the databases it is given
         env.pop(f"DEPENDENTS_BENCH_{server}_URL", None)
-    args = ["--rows", "3000", "--xlsx-rows", "300", "--out", str(tmp_path), "--docs", str(tmp_path / "b.md")]
+    args = [
+        "--rows",
+        "3000",
+        "--xlsx-rows",
+        "300",
+        "--out",
+        str(tmp_path),
+        "--docs",
+        str(docs),
+        "--repeat",
+        "2",
+    ]
     done = subprocess.run(
         [sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert "| importer SQLite | 3,000 |" in done.stdout
+    assert re.search(r"\| importer SQLite \| 3,000 \| [\d.]+ \| [\d.]+–[\d.]+ \|", done.stdout)
     assert "| importer XLSX SQLite | 300 |" in done.stdout
     if os.environ.get("DEPENDENTS_TEST_PG_URL"):
         assert "| floor PostgreSQL | 3,000 |" in done.stdout
-    assert (tmp_path / "b.md").read_text().startswith("# Benchmarks")
+    written = docs.read_text()
+    assert written.startswith("# Benchmarks") and "old figures" not in written
+    assert written.endswith(f"{KEEP}\n## Reading the figures\nwritten by hand\n")
+
+
+@pytest.mark.parametrize(
+    ("runs", "median", "spread"),
+    [([3.0], 3.0, ""), ([5.0, 1.0, 2.0], 2.0, "1.0–5.0"), ([1.0, 2.0], 1.5, "1.0–2.0")],
+)
+def test_a_job_shows_its_median_and_spread(runs, median, spread):
+    result = Result("importer SQLite", 1_000, runs, 100.0)
+    assert (result.seconds, result.spread) == (median, spread)
+
+
+def test_new_docs_get_an_empty_section_to_keep(tmp_path):
+    assert kept(tmp_path / "absent.md") == f"\n{KEEP}\n"
