@@ -69,6 +69,24 @@ def test_four_in_the_database_plus_one_in_the_file(any_db, tmp_path):
     assert stored(any_db) == 5
 
 
+@pytest.mark.parametrize(
+    ("stored_before", "in_file", "codes"),
+    [
+        (3, 1, {}),  # the last place: three stored, the fourth from the file
+        (4, 1, {2: ["DEPENDENT_LIMIT_REACHED"]}),  # the first past it
+        (3, 2, {3: ["DEPENDENT_LIMIT_REACHED"]}),  # three stored and two in the file: the second is over
+    ],
+)
+def test_stored_dependents_count_towards_the_limit(any_db, tmp_path, stored_before, in_file, codes):
+    run_import(any_db, tmp_path, [kid(n) for n in range(1, stored_before + 1)], name="first.csv")
+    _, found = run_import(any_db, tmp_path, [kid(n) for n in range(9, 9 + in_file)], name="second.csv")
+    assert found == codes
+    assert stored(any_db) == 4
+    if codes:
+        data = notes_of(any_db, next(iter(codes)))[0]["additionalData"]
+        assert (data["limit"], data["count"]) == (4, 4)
+
+
 def test_a_rejected_row_takes_no_place(any_db, tmp_path):
     rows = [kid(1), kid(2), kid(3), [C1, "", "Jones", "2015-02-01"], kid(4), kid(5)]
     _, codes = run_import(any_db, tmp_path, rows)
