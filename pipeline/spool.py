@@ -46,12 +46,27 @@ class Chunk:
 
 
 class Spool:
+    """Three Arrow files, each written once and then only read: ``cells`` and ``failures``
+    while reading (closed by ``chunks``), ``rejects`` while assembling (closed by ``seal``).
+    Writers still open are closed by ``close``, which also removes the files."""
+
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="dependents-"))
-        self._rejects = pa.ipc.new_file(self.dir / "rejects.arrow", _REJECTS)
-        self._cells: pa.RecordBatchFileWriter | None = None
-        self._failures = pa.ipc.new_file(self.dir / "failures.arrow", _FAILURES)
+        self._writing: dict[str, pa.RecordBatchFileWriter] = {}
+        self._rejects = self._open("rejects", _REJECTS)
+        self._cells: pa.RecordBatchFileWriter | None = None  # its schema is the input's columns
+        self._failures = self._open("failures", _FAILURES)
         self.ranges: list[tuple[int, int]] = []
+
+    def _open(self, name: str, schema: pa.Schema) -> pa.RecordBatchFileWriter:
+        self._writing[name] = pa.ipc.new_file(self.dir / f"{name}.arrow", schema)
+        return self._writing[name]
+
+    def _finish(self, *names: str) -> None:
+        """Close these files for writing (once); from then on they are read."""
+        for name in names:
+            if name in self._writing:
+                self._writing.pop(name).close()
 
     # -- while reading ----------------------------------------------------------------------
 
@@ -64,7 +79,7 @@ class Spool:
         table = pa.table(arrays, names=["row", *(str(c) for c in chunk.columns)])
         batch = table.combine_chunks().to_batches()[0]  # one batch per chunk: ``chunks`` counts on it
         if self._cells is None:
-            self._cells = pa.ipc.new_file(self.dir / "cells.arrow", batch.schema)
+            self._cells = self._open("cells", batch.schema)
         self._cells.write_batch(batch)
         details = [json.dumps(d) for d in failures["details"]]
         self._failures.write_batch(
@@ -81,10 +96,9 @@ class Spool:
 
     def chunks(self) -> Iterator[Chunk]:
         """The kept chunks, in file order, one in memory at a time."""
-        self._failures.close()
+        self._finish("failures", "cells")
         if self._cells is None:
             return
-        self._cells.close()
         # Plain reads, not memory maps: a mapped page counts in the process's resident memory
         # once touched, so mapping would make memory grow with the file after all.
         with (
@@ -108,7 +122,7 @@ class Spool:
 
     def seal(self) -> None:
         """Every rejected row is kept: from now on ``frames`` may be read, by several threads."""
-        self._rejects.close()
+        self._finish("rejects")
 
     def frames(self) -> Iterator[pd.DataFrame]:
         """The rejected rows, one frame per chunk, in row order (read back, not parsed)."""
@@ -118,8 +132,9 @@ class Spool:
                 yield reader.get_batch(i).to_pandas()
 
     def close(self) -> None:
-        for writer in (self._cells, self._failures, self._rejects):
-            if writer is not None:
-                with contextlib.suppress(pa.ArrowInvalid, OSError):  # closed already
-                    writer.close()
+        """Close what is still being written (after a failure) and remove the files."""
+        for writer in self._writing.values():
+            with contextlib.suppress(pa.ArrowInvalid, OSError):  # removed next, whatever it says
+                writer.close()
+        self._writing.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
