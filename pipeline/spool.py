@@ -41,8 +41,9 @@ class Chunk:
         picked = self._cells.filter(pc.is_in(self._cells["row"], pa.array(rows.to_numpy(), pa.int64())))
         if picked.num_rows != len(rows):
             raise RuntimeError("spooled cells do not match the rejected rows")  # a bug, not the input
-        values = picked.drop_columns(["row"]).to_pandas().to_json(orient="values", force_ascii=False)
-        return [json.dumps(c, ensure_ascii=False) for c in json.loads(values)]
+        columns = [column.to_pylist() for column in picked.drop_columns(["row"]).columns]
+        rows_of_cells = zip(*columns, strict=True) if columns else [()] * picked.num_rows
+        return [json.dumps(list(cells), ensure_ascii=False) for cells in rows_of_cells]
 
 
 class Spool:
