@@ -94,4 +94,6 @@ if __name__ == "__main__":
     rows = JOBS[job](**args)
     seconds = time.perf_counter() - began
     peak_mb = peak_rss_mb()
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": peak_mb}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime  # every thread of this process, imports included
+    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": peak_mb, "cpu_seconds": cpu}))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bench.__main__ import KEEP, Result, kept
+from bench.__main__ import KEEP, Result, busy_core_seconds, kept
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,10 @@ def test_benchmark_runs_on_a_small_file(tmp_path):
         [sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert re.search(r"\| importer SQLite \| 3,000 \| [\d.]+ \| [\d.]+–[\d.]+ \|", done.stdout)
+    number, spread = r"[\d.,]+", r"[\d.]+–[\d.]+"
+    # job, rows, seconds, spread, rows/s, peak RSS, own CPU, busy core-s
+    figures = r" \| ".join(["3,000", number, spread, number, number, number, number])
+    assert re.search(rf"\| importer SQLite \| {figures} \|", done.stdout)
     assert "| importer XLSX SQLite | 300 |" in done.stdout
     if os.environ.get("DEPENDENTS_TEST_PG_URL"):
         assert "| floor PostgreSQL | 3,000 |" in done.stdout
@@ -57,3 +60,21 @@ def test_a_job_shows_its_median_and_spread(runs, median, spread):
 
 def test_new_docs_get_an_empty_section_to_keep(tmp_path):
     assert kept(tmp_path / "absent.md") == f"\n{KEEP}\n"
+
+
+def test_a_job_shows_the_median_of_its_cpu_figures():
+    result = Result(
+        "importer SQLite", 1_000, [3.0, 1.0, 2.0], 100.0, cpu=[4.0, 2.0, 3.0], busy=[5.0, 9.0, 6.0]
+    )
+    assert (result.cpu_seconds, result.busy_seconds) == (3.0, 6.0)
+    assert Result("floor", 1, [1.0], 1.0).cpu_seconds is None
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/stat"), reason="busy core-seconds are read from Linux /proc/stat"
+)
+def test_busy_core_seconds_count_work_done():
+    before = busy_core_seconds()
+    sum(i * i for i in range(3_000_000))  # about a tenth of a second of one core
+    after = busy_core_seconds()
+    assert before is not None and after is not None and after > before
