@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from itertools import islice
 from pathlib import Path
 
 import pandas as pd
@@ -43,20 +44,22 @@ class Source:
     encoding: str | None = None
     delimiter: str | None = None
     sheet: str | None = None
-    _rows: list[list[object]] = field(default_factory=list, repr=False)
+    _rows: Iterator[list[object]] = field(default_factory=lambda: iter(()), repr=False)
     _header_index: int = 0
+    _height: int = 0  # XLSX: rows of the sheet, blank ones above the header included
+    _lead: int = 0  # XLSX: empty columns left of the sheet's used range, which calamine leaves out
     _bytes_per_row: float = 100.0
 
     @property
     def estimated_rows(self) -> int:
         """Data rows: exact for XLSX; for CSV, the size over the sample's bytes per line."""
         if self.kind == "xlsx":
-            return max(0, len(self._rows) - self._header_index - 1)
+            return max(0, self._height - self._header_index - 1)
         return max(1, round(self.size / self._bytes_per_row) - 1)
 
     def chunks(self, size: int) -> Iterator[pd.DataFrame]:
         """Frames of at most ``size`` non-blank rows; columns 0..n-1 (header order), text cells,
-        index = sheet row number."""
+        index = sheet row number. The rows stream: a source is read once."""
         if self.kind == "csv":
             return _csv_chunks(self, size)
         return _xlsx_chunks(self, size)
@@ -237,17 +240,20 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
         name = sheet or names[0]
         if name not in names:
             raise FileError(f"{path.name}: no sheet named {name!r} (sheets: {', '.join(names)})")
-        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        data = book.get_sheet_by_name(name)
     except CalamineError as exc:
         raise FileError(f"{path.name}: cannot read the workbook ({type(exc).__name__})") from None
-    header_index = next((i for i, r in enumerate(rows) if any(c != "" for c in r)), None)
+    # calamine has parsed the sheet into its own compact cells; turning them into Python
+    # lists a chunk at a time (not all at once) keeps those lists to one chunk's worth.
+    rows, lead = data.iter_rows(), data.start[1] if data.start else 0
+    header_index, header = next(((i, r) for i, r in enumerate(rows) if any(c != "" for c in r)), (None, []))
     if header_index is None:
         raise FileError(f"{path.name}: sheet {name!r} is empty")
-    headers = [_cell_text(c) for c in rows[header_index]]
+    headers = [""] * lead + [_cell_text(c) for c in header]
     while headers and headers[-1] == "":
         headers.pop()
     src = Source(path, "xlsx", headers, digest, size, sheet=name)
-    src._rows, src._header_index = rows, header_index
+    src._rows, src._header_index, src._height, src._lead = rows, header_index, data.end[0] + 1, lead
     return src
 
 
@@ -273,14 +279,16 @@ def _check_zip(path: Path) -> None:
 
 
 def _xlsx_chunks(src: Source, size: int) -> Iterator[pd.DataFrame]:
-    width = len(src.headers)
-    start = src._header_index + 1
-    for lo in range(start, len(src._rows), size):
-        block = src._rows[lo : lo + size]
-        cells = pd.DataFrame([(r + [""] * width)[:width] for r in block], dtype=object)
+    width, lead = len(src.headers), [""] * src._lead
+    pad = [""] * width
+    first = src._header_index + 2  # the sheet row number of the row after the header
+    while block := list(islice(src._rows, size)):
+        cells = pd.DataFrame([(lead + r + pad)[:width] for r in block], dtype=object)
         frame = pd.DataFrame({i: _column_text(cells[i]) for i in range(width)}, index=cells.index)
-        frame.index = pd.RangeIndex(lo + 1, lo + 1 + len(frame), name="row")
+        frame.index = pd.RangeIndex(first, first + len(frame), name="row")
+        first += len(frame)
         yield _drop_blank(frame)
+    src._rows = iter(())  # let calamine's copy of the sheet go before the database work
 
 
 def _column_text(cells: pd.Series) -> pd.Series:

@@ -127,6 +127,26 @@ def test_xlsx_named_sheet_and_header_below_blank_rows(tmp_path):
         open_source(tmp_path / "in.xlsx", sheet="Nope")
 
 
+def test_xlsx_used_range_away_from_a1_keeps_sheet_rows_and_columns(tmp_path):
+    """The table starts at C3: blank columns A and B stay (empty headers), rows keep their
+    sheet numbers, and chunks that split the rows join up without a gap."""
+    book = Workbook()
+    ws = book.active
+    ws["C3"], ws["D3"] = "firstName", "lastName"
+    for n in range(4, 9):
+        ws[f"C{n}"], ws[f"D{n}"] = f"Ann{n}", f"Lee{n}"
+    ws["D10"] = "Last"
+    book.save(tmp_path / "in.xlsx")
+    src = open_source(tmp_path / "in.xlsx")
+    assert src.headers == ["", "", "firstName", "lastName"]
+    assert src.estimated_rows == 7
+    chunks = list(src.chunks(2))
+    assert [list(c.index) for c in chunks] == [[4, 5], [6, 7], [8], [10]]
+    frame = pd.concat(chunks)
+    assert frame.loc[4].tolist() == ["", "", "Ann4", "Lee4"]
+    assert frame.loc[10].tolist() == ["", "", "", "Last"]
+
+
 def test_xlsx_that_is_not_a_workbook_or_a_zip_bomb_is_refused(tmp_path):
     (tmp_path / "fake.xlsx").write_text("a,b\n")
     with pytest.raises(FileError, match="not an XLSX workbook"):
