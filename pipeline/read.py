@@ -47,7 +47,6 @@ class Source:
     _rows: Iterator[list[object]] = field(default_factory=lambda: iter(()), repr=False)
     _header_index: int = 0
     _height: int = 0  # XLSX: rows of the sheet, blank ones above the header included
-    _lead: int = 0  # XLSX: empty columns left of the sheet's used range, which calamine leaves out
     _bytes_per_row: float = 100.0
 
     @property
@@ -245,16 +244,25 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
         raise FileError(f"{path.name}: cannot read the workbook ({type(exc).__name__})") from None
     # calamine has parsed the sheet into its own compact cells; turning them into Python
     # lists a chunk at a time (not all at once) keeps those lists to one chunk's worth.
-    rows, lead = data.iter_rows(), data.start[1] if data.start else 0
+    rows = _from_column_a(data.iter_rows(), data.start[1] if data.start else 0)
     header_index, header = next(((i, r) for i, r in enumerate(rows) if any(c != "" for c in r)), (None, []))
     if header_index is None:
         raise FileError(f"{path.name}: sheet {name!r} is empty")
-    headers = [""] * lead + [_cell_text(c) for c in header]
+    headers = [_cell_text(c) for c in header]
     while headers and headers[-1] == "":
         headers.pop()
     src = Source(path, "xlsx", headers, digest, size, sheet=name)
-    src._rows, src._header_index, src._height, src._lead = rows, header_index, data.end[0] + 1, lead
+    src._rows, src._header_index, src._height = rows, header_index, data.end[0] + 1
     return src
+
+
+def _from_column_a(rows: Iterator[list[object]], lead: int) -> Iterator[list[object]]:
+    """calamine's rows start at the sheet's first used column: put back the empty columns left
+    of it, so cells keep the columns (and headers the positions) a spreadsheet shows."""
+    if not lead:
+        return rows
+    blanks = [""] * lead
+    return (blanks + r for r in rows)
 
 
 def _sha256(path: Path) -> tuple[int, str]:
@@ -279,14 +287,14 @@ def _check_zip(path: Path) -> None:
 
 
 def _xlsx_chunks(src: Source, size: int) -> Iterator[pd.DataFrame]:
-    width, lead = len(src.headers), [""] * src._lead
+    width = len(src.headers)
     pad = [""] * width
     first = src._header_index + 2  # the sheet row number of the row after the header
     while block := list(islice(src._rows, size)):
-        cells = pd.DataFrame([(lead + r + pad)[:width] for r in block], dtype=object)
+        cells = pd.DataFrame([(r + pad)[:width] for r in block], dtype=object)
         frame = pd.DataFrame({i: _column_text(cells[i]) for i in range(width)}, index=cells.index)
-        frame.index = pd.RangeIndex(first, first + len(frame), name="row")
-        first += len(frame)
+        frame.index = pd.RangeIndex(first, first + len(block), name="row")
+        first += len(block)
         yield _drop_blank(frame)
     src._rows = iter(())  # let calamine's copy of the sheet go before the database work
 
