@@ -18,7 +18,7 @@ import click
 from sqlalchemy.engine import Connection
 
 from pipeline import customers as customers_lib
-from pipeline import db, ledger, load, progress, rebuild
+from pipeline import db, indexes, ledger, load, progress, rebuild
 from pipeline import run as run_lib
 from pipeline.errors import PipelineError
 from pipeline.template import write_template
@@ -128,6 +128,18 @@ def cli() -> None:
     help="Commit nothing (exit 3) when more than this fraction of rows is rejected.",
 )
 @click.option("--include-pii", is_flag=True, help="Write SSNs in full in the reports (masked by default).")
+@click.option(
+    "--rebuild-indexes",
+    type=click.Choice(indexes.MODES),
+    default="auto",
+    show_default=True,
+    help=(
+        f"PostgreSQL: for a load of {indexes.MIN_ROWS:,}+ rows that at least doubles the table, set "
+        "the natural-key index and customer foreign key aside, insert, then rebuild and re-check "
+        "both before the commit, holding the table exclusively until then. auto: only if no one "
+        "is using the table; always: wait for it; never: check row by row."
+    ),
+)
 @click.option(
     "--quiet",
     "-q",

@@ -9,7 +9,8 @@ the customers the file would take past the self-service limit. Only the rows tha
 kept, in ``dependents_verdicts``; ``verdicts`` reads them back once, before the insert.
 ``insert`` then moves every other staged row into ``dependents`` with one
 ``INSERT ... SELECT``, in customer order with ids that ascend in that order, so every
-index of ``dependents`` is written front to back.
+index of ``dependents`` is written front to back; a large load into PostgreSQL rebuilds the
+natural-key index and foreign key after it instead (``pipeline.indexes``).
 
 Nothing touches ``dependents`` until the end, so the planner's statistics for it stay
 true while the checks run, and each rule sees the whole file however it was chunked.
@@ -26,7 +27,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pipeline import bulk, db
+from pipeline import bulk, db, indexes
 
 SELF_SERVICE_LIMIT = 4
 CHANNELS = ("self-service", "contact-centre")
@@ -261,6 +262,8 @@ class Loader:
     run_id: str
     channel: str
     now: datetime
+    rebuild_indexes: str = "auto"  # see ``pipeline.indexes``
+    set_aside: indexes.SetAside | None = None  # what the insert did with the indexes
 
     def __post_init__(self) -> None:
         for table in WORK_TABLES:
@@ -318,11 +321,14 @@ class Loader:
         found = np.concatenate(parts) if parts else np.empty((0, 5), dtype="int64")
         return Verdicts(pd.DataFrame(found, columns=["row", "verdict", "ref_row", "existing", "candidate"]))
 
-    def insert(self) -> int:
-        """Move every staged row no rule turned away into ``dependents``; returns how many."""
+    def insert(self, rows: int) -> int:
+        """Move every staged row no rule turned away (``rows``, by the verdicts) into
+        ``dependents``; returns how many. A large load into PostgreSQL rebuilds the natural-key
+        index and foreign key afterwards instead of checking row by row (``pipeline.indexes``)."""
         sql = INSERT_SQL.format(data=", ".join(DATA), id=_ID[self.kind], own=_OWN_VALUES)
         params = {"prefix": id_prefix(self.now, os.urandom(4)), "now": self.now, "run_id": self.run_id}
-        return self.conn.execute(sa.text(sql), params).rowcount
+        with indexes.set_aside(self.conn, rows, self.rebuild_indexes) as self.set_aside:
+            return self.conn.execute(sa.text(sql), params).rowcount
 
     def _analyze(self, table: sa.Table) -> None:
         """Give the planner the staged table's real size and spread (temporary tables have none)."""

@@ -56,6 +56,7 @@ class Options:
     force: bool = False
     max_reject_rate: float = 1.0
     include_pii: bool = False
+    rebuild_indexes: str = "auto"  # PostgreSQL: see ``pipeline.indexes``
     progress: Progress | None = None  # told the estimated rows, then each chunk's rows
 
 
@@ -99,11 +100,12 @@ def import_file(url: str, path: Path, options: Options) -> Outcome:
     spool, counts = Spool(), Counter()
     layout = report.Layout(src.headers, cmap.report, cmap.positions, options.include_pii)
     pending = report.Pending(options.report_dir or Path("reports") / run.id, report_stem(src.path), layout)
+    warnings = list(cmap.warnings)
     try:
         with db.errors(url), engine.connect() as conn, db.import_lock(conn):
-            _load(conn, src, cmap, validator, run, options, spool, counts, pending)
+            _load(conn, src, cmap, validator, run, options, spool, counts, pending, warnings)
         reports = pending.publish(run, counts)
-        return Outcome(run, counts, reports, cmap.warnings, options.include_pii)
+        return Outcome(run, counts, reports, warnings, options.include_pii)
     except BaseException:
         pending.discard()
         raise
@@ -124,6 +126,7 @@ def _load(
     spool: Spool,
     counts: Counter,
     pending: report.Pending,
+    warnings: list[str],
 ) -> None:
     trans = conn.begin()
     try:
@@ -136,7 +139,7 @@ def _load(
         if cmap.report:
             run.source_run_id = _source_run(conn, src.path)
         ledger.start(conn, run)
-        loader = load.Loader(conn, run.id, options.channel, run.started_at)
+        loader = load.Loader(conn, run.id, options.channel, run.started_at, options.rebuild_indexes)
         rule_rejected = _stage_all(src, cmap, validator, loader, run, options, spool)
         loader.decide()
         verdicts = loader.verdicts()
@@ -155,6 +158,8 @@ def _load(
                 pending.write(run, counts, spool.frames())
                 recorded.result()
             trans.commit()
+            if loader.set_aside and loader.set_aside.note:
+                warnings.append(loader.set_aside.note)
             return
         trans.rollback()
         _assemble(verdicts, spool, counts, run)
@@ -235,7 +240,7 @@ def _assemble(verdicts: load.Verdicts, spool: Spool, counts: Counter, run: ledge
 
 def _insert(loader: load.Loader, run: ledger.Run) -> None:
     """Insert the accepted rows: exactly as many as the verdicts left."""
-    inserted = loader.insert()
+    inserted = loader.insert(run.accepted)
     if inserted != run.accepted:  # the verdicts and the insert disagree: a bug, say so
         raise RuntimeError(f"inserted {inserted} rows, expected {run.accepted}")
     run.finished_at = datetime.now(UTC).replace(tzinfo=None)

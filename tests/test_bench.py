@@ -44,6 +44,7 @@ def test_benchmark_runs_on_a_small_file(tmp_path):
     assert "| importer XLSX SQLite | 300 |" in done.stdout
     if os.environ.get("DEPENDENTS_TEST_PG_URL"):
         assert "| floor PostgreSQL | 3,000 |" in done.stdout
+        assert "| importer PostgreSQL, --rebuild-indexes never | 3,000 |" in done.stdout
     written = docs.read_text()
     assert written.startswith("# Benchmarks") and "old figures" not in written
     assert written.endswith(f"{KEEP}\n## Reading the figures\nwritten by hand\n")

@@ -30,11 +30,21 @@ def files(tmp_path_factory) -> tuple[Path, Path]:
     )
 
 
-def outcome(url: str, files: tuple[Path, Path], tmp: Path, chunk: int) -> tuple[list, list]:
+def outcome(url: str, files: tuple[Path, Path], tmp: Path, chunk: int, *extra: str) -> tuple[list, list]:
     customers, dependents = files
     invoke("customers", "load", customers, "--db", url)
     result = invoke(
-        "import", dependents, "--db", url, "--as-of", AS_OF, "--chunk-size", chunk, "--report-dir", tmp
+        "import",
+        dependents,
+        "--db",
+        url,
+        "--as-of",
+        AS_OF,
+        "--chunk-size",
+        chunk,
+        "--report-dir",
+        tmp,
+        *extra,
     )
     assert result.exit_code == 1, result.output
     with (tmp / "dependents.rejects.csv").open(encoding="utf-8-sig") as fh:
@@ -57,3 +67,11 @@ def test_sqlite_and_postgresql_give_the_same_results(files, tmp_path):
     lite = outcome(f"sqlite:///{tmp_path / 'lite.db'}", files, tmp_path / "lite", 50_000)
     pg = outcome(server_url("postgres"), files, tmp_path / "pg", 1000)
     assert lite == pg
+
+
+def test_rebuilding_the_indexes_does_not_change_results(files, tmp_path):
+    kept = outcome(server_url("postgres"), files, tmp_path / "kept", 1000, "--rebuild-indexes", "never")
+    rebuilt = outcome(
+        server_url("postgres"), files, tmp_path / "rebuilt", 1000, "--rebuild-indexes", "always"
+    )
+    assert kept == rebuilt

@@ -42,6 +42,12 @@ def inserting(url: str) -> bool:
     return query(url, sql)[0][0] > 0
 
 
+GUARDS_SQL = (
+    "SELECT to_regclass('ux_dependents_natural_key') IS NOT NULL, COUNT(*) FROM pg_constraint "
+    "WHERE conrelid = 'dependents'::regclass AND contype = 'f'"
+)
+
+
 def big_file(tmp_path: Path, url: str, n: int = 200_000) -> Path:
     customers, dependents = generate.files(tmp_path / "data", n)
     assert invoke("customers", "load", customers, "--db", url).exit_code == 0
@@ -63,6 +69,8 @@ def test_sigkill_mid_load_leaves_the_database_as_it_was(kind, tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert query(url, "SELECT COUNT(*) FROM dependents") == [(0,)]
     assert query(url, "SELECT COUNT(*) FROM import_runs") == [(0,)]
+    if kind == "postgres":  # killed after setting the natural-key index and foreign key aside
+        assert query(url, GUARDS_SQL) == [(True, 1)]
     again = start_import(url, path, tmp_path / "r2")
     out, err = again.communicate(timeout=300)
     assert again.returncode == 1, err  # the generated file has ~5% bad rows

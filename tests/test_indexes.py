@@ -1,0 +1,133 @@
+"""``--rebuild-indexes``: a large PostgreSQL load sets the natural-key index and the customer
+foreign key aside and rebuilds them before the commit; the rows, the rules and the schema come
+out the same, and a failure puts everything back."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pipeline import db, indexes, load, run
+from tests.conftest import AS_OF, query
+from tests.test_load import C1, C2, kid, run_import, stored
+
+# The schema's own definitions, as the catalogue writes them: they must survive a rebuild.
+SCHEMA_SQL = """
+SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'dependents'::regclass
+UNION ALL
+SELECT conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated
+FROM pg_constraint WHERE conrelid = 'dependents'::regclass
+ORDER BY 1
+"""
+
+
+def schema(url: str) -> list[tuple]:
+    return query(url, SCHEMA_SQL)
+
+
+def index_oid(url: str) -> int:
+    """A rebuilt index is a new relation with a new oid; one left alone keeps its own."""
+    return query(url, "SELECT CAST(to_regclass(:name) AS oid)", name=indexes.NATURAL_KEY)[0][0]
+
+
+def import_rows(url: str, tmp: Path, rows: list[list[str]], mode: str) -> run.Outcome:
+    """Import through the library, to see what the insert did with the indexes."""
+    from tests.conftest import customers_csv, invoke, write_csv
+    from tests.test_load import HEADER
+
+    if not query(url, "SELECT id FROM customers"):
+        invoke("customers", "load", customers_csv(tmp / "c.csv", [C1, C2]), "--db", url)
+    path = write_csv(tmp / f"{mode}.csv", HEADER, rows)
+    options = run.Options(as_of=date.fromisoformat(AS_OF), report_dir=tmp / mode, rebuild_indexes=mode)
+    return run.import_file(url, path, options)
+
+
+@pytest.mark.parametrize(
+    ("rows", "stored_rows", "rebuild"),
+    [
+        (indexes.MIN_ROWS - 1, 0, False),  # the largest load checked row by row
+        (indexes.MIN_ROWS, 0, True),  # the smallest rebuilt
+        (indexes.MIN_ROWS, indexes.MIN_ROWS, True),  # the table doubles: still rebuilt
+        (indexes.MIN_ROWS, indexes.MIN_ROWS + 1, False),  # less than doubles: row by row
+    ],
+)
+def test_auto_rebuilds_only_large_loads_that_at_least_double_the_table(rows, stored_rows, rebuild):
+    assert indexes.worth_it(rows, stored_rows) is rebuild
+
+
+def test_always_rebuilds_and_the_rules_and_schema_come_out_the_same(pg_url, tmp_path):
+    before, oid = schema(pg_url), index_oid(pg_url)
+    rows = [kid(1), kid(1), [C1, "", "Jones", "2015-02-01"], kid(2), kid(3), kid(4), kid(5), kid(6, C2)]
+    code, codes = run_import(pg_url, tmp_path, rows, "--rebuild-indexes", "always")
+    assert code == 1
+    assert codes == {
+        3: ["DUPLICATE_IN_FILE"],
+        4: ["FIRST_NAME_REQUIRED"],
+        8: ["DEPENDENT_LIMIT_REACHED"],
+    }
+    assert stored(pg_url) == 5
+    assert schema(pg_url) == before and index_oid(pg_url) != oid
+
+
+def test_the_rebuilt_index_and_foreign_key_still_guard_the_table(pg_url, tmp_path):
+    outcome = import_rows(pg_url, tmp_path, [kid(1)], "always")
+    assert outcome.run.accepted == 1
+    engine = db.engine_for(pg_url)
+    with engine.connect() as conn:
+        existing = conn.execute(sa.select(db.dependents)).mappings().one()
+        twin = {**existing, "id": "33333333-3333-4333-8333-333333333333"}
+        with pytest.raises(sa.exc.IntegrityError, match="ux_dependents_natural_key"):
+            conn.execute(sa.insert(db.dependents).values(twin))
+        conn.rollback()
+        orphan = {**twin, "customer_id": "99999999-9999-4999-8999-999999999999"}
+        with pytest.raises(sa.exc.IntegrityError, match="dependents_customer_id_fkey"):
+            conn.execute(sa.insert(db.dependents).values(orphan))
+    engine.dispose()
+
+
+def test_a_failure_after_the_drop_puts_index_and_foreign_key_back(pg_url, tmp_path, monkeypatch):
+    before = schema(pg_url)
+    monkeypatch.setattr(load, "INSERT_SQL", load.INSERT_SQL.replace("FROM dependents_stage", "FROM nowhere"))
+    with pytest.raises(Exception, match="nowhere"):
+        import_rows(pg_url, tmp_path, [kid(1), kid(2)], "always")
+    assert schema(pg_url) == before
+    assert stored(pg_url) == 0
+
+
+def test_auto_counts_the_stored_rows(pg_url, tmp_path, monkeypatch):
+    monkeypatch.setattr(indexes, "MIN_ROWS", 2)
+    import_rows(pg_url, tmp_path, [kid(1), kid(2), kid(3, C2)], "auto")
+    engine = db.engine_for(pg_url)
+    with engine.connect() as conn, conn.begin():
+        with indexes.set_aside(conn, 3, "auto") as doubles:  # 3 stored + 3: rebuilt
+            pass
+        with indexes.set_aside(conn, 2, "auto") as less:  # 3 stored + 2: row by row
+            pass
+        conn.rollback()
+    engine.dispose()
+    assert (doubles.how, less.how) == ("rebuilt", "row by row")
+
+
+def test_auto_leaves_a_table_in_use_alone_and_says_so(pg_url, tmp_path, monkeypatch):
+    monkeypatch.setattr(indexes, "MIN_ROWS", 1)
+    before, oid = schema(pg_url), index_oid(pg_url)
+    reader = db.engine_for(pg_url)
+    with reader.connect() as conn, conn.begin():
+        conn.exec_driver_sql("SELECT COUNT(*) FROM dependents")  # holds ACCESS SHARE until rollback
+        outcome = import_rows(pg_url, tmp_path, [kid(1), kid(2)], "auto")
+    reader.dispose()
+    assert outcome.run.accepted == 2 and stored(pg_url) == 2
+    assert any("in use by another session" in w for w in outcome.warnings)
+    assert schema(pg_url) == before and index_oid(pg_url) == oid
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "mariadb"])
+def test_other_databases_always_insert_row_by_row(kind, tmp_path, request):
+    url = f"sqlite:///{tmp_path / 'x.db'}" if kind == "sqlite" else request.getfixturevalue("mariadb_url")
+    if kind == "sqlite":
+        db.init(db.engine_for(url))
+    outcome = import_rows(url, tmp_path, [kid(1), kid(2)], "always")
+    assert outcome.run.accepted == 2 and outcome.warnings == []
