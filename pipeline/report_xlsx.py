@@ -20,13 +20,14 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
 from openpyxl.comments import Comment
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Font, NamedStyle, PatternFill
 from openpyxl.utils import get_column_letter
 
 from pipeline.ledger import Run
 from pipeline.pii import open_private
 
 WARNING_FILL = PatternFill("solid", fgColor="FFC7CE")
+REJECTED_STYLE = "Rejected cell"  # a named cell style: Excel lists it, and it is one lookup per cell
 HEADER_FONT = Font(bold=True)
 MAX_COMMENTS = 5_000  # comments are drawings: beyond this the file grows heavy; fills continue
 MAX_WIDTH = 60
@@ -44,21 +45,40 @@ class RejectsXlsx:
         self.columns: list[str] | None = None
 
     def add(self, table: pd.DataFrame, rejects: pd.DataFrame) -> None:
+        """Append a frame of rejected rows. Cleaning runs column-wise; only the cells that need
+        a style (an offending cell) or must be forced to text (``=...``) become cell objects,
+        the rest go to openpyxl as plain values."""
         if self.columns is None:
             self._start(table)
-        width = len(table.columns)
-        values = table.astype(object).where(table.notna(), "").to_numpy().tolist()
-        for cells, notes in zip(values, rejects["notifications"], strict=True):
-            self.sheet.append(self._row(cells, json.loads(notes), width))
-        self.rows += len(values)
+        inputs = table.iloc[:, FIRST_INPUT_COLUMN:].apply(_safe_column)
+        formula = inputs.apply(lambda c: c.str.startswith("=")).fillna(False).to_numpy(dtype=bool)
+        plain = pd.concat([table.iloc[:, :FIRST_INPUT_COLUMN], inputs], axis=1)
+        plain = plain.astype(object).where(plain.notna() & plain.ne(""), None)
+        plain["row"] = plain["row"].astype("int64")
+        formulas = {
+            k: (FIRST_INPUT_COLUMN + formula[k].nonzero()[0]).tolist()
+            for k in formula.any(axis=1).nonzero()[0]
+        }
+        for k, (cells, notes) in enumerate(
+            zip(plain.to_numpy().tolist(), rejects["notifications"], strict=True)
+        ):
+            marks = self._marks(json.loads(notes))
+            for i in marks.keys() | set(formulas.get(k, ())):
+                cells[i] = self._text_cell(cells[i] or "", marks.get(i))
+            if marks and self.commented < MAX_COMMENTS:
+                self.commented += 1
+            self.sheet.append(cells)
+        self.rows += len(plain)
 
     def _start(self, table: pd.DataFrame) -> None:
-        """Header and column widths, sized to the first rows' content (capped)."""
+        """Header and column widths, sized to the first rows' content (capped); the style
+        every offending cell shares, registered once."""
         self.columns = list(table.columns)
         for i, col in enumerate(self.columns, start=1):
             longest = max([len(str(col)), *table[col].astype("str").fillna("").str.len().head(5000).tolist()])
             self.sheet.column_dimensions[get_column_letter(i)].width = min(MAX_WIDTH, longest + 2)
         self.sheet.append([self._header(c) for c in self.columns])
+        self.book.add_named_style(NamedStyle(REJECTED_STYLE, fill=WARNING_FILL))
 
     def _header(self, name: str) -> WriteOnlyCell:
         cell = WriteOnlyCell(self.sheet, value=_safe(str(name)))
@@ -66,28 +86,24 @@ class RejectsXlsx:
         cell.data_type = "s"
         return cell
 
-    def _row(self, cells: list, notes: list[dict], width: int) -> list:
+    def _marks(self, notes: list[dict]) -> dict[int, list[str]]:
+        """Which columns of a row an offending value sits in (0-based), and what is wrong there."""
         marks: dict[int, list[str]] = {}
         for note in notes:
             pos = self.layout.report_position(note["additionalData"].get("field"))
             if pos is not None:
                 marks.setdefault(FIRST_INPUT_COLUMN + pos, []).append(f"{note['code']}: {note['text']}")
-        row: list = [int(cells[0]), cells[1], cells[2]]
-        for i in range(FIRST_INPUT_COLUMN, width):
-            value = _safe(str(cells[i]))
-            if i in marks or value.startswith("="):
-                cell = WriteOnlyCell(self.sheet, value=value)
-                cell.data_type = "s"  # text, never a formula
-                if i in marks:
-                    cell.fill = WARNING_FILL
-                    if self.commented < MAX_COMMENTS:
-                        cell.comment = Comment("\n".join(marks[i]), "dependents", height=120, width=320)
-                row.append(cell)
-            else:
-                row.append(value or None)  # an empty cell is left out, not written empty
-        if marks and self.commented < MAX_COMMENTS:
-            self.commented += 1
-        return row
+        return marks
+
+    def _text_cell(self, value: str, problems: list[str] | None) -> WriteOnlyCell:
+        """A text cell (never a formula), filled and commented when it broke a rule."""
+        cell = WriteOnlyCell(self.sheet, value=value)
+        cell.data_type = "s"
+        if problems:
+            cell.style = REJECTED_STYLE  # one shared style: no per-cell style lookup
+            if self.commented < MAX_COMMENTS:
+                cell.comment = Comment("\n".join(problems), "dependents", height=120, width=320)
+        return cell
 
     def close(self, run: Run, counts: Counter, include_pii: bool) -> None:
         if self.columns is None:
@@ -147,8 +163,14 @@ def _comment_note(rows: int, commented: int) -> str:
 
 
 _ILLEGAL = re.compile(ILLEGAL_CHARACTERS_RE.pattern)
+_ILLEGAL_CLASS = "[\x00-\x08\x0b\x0c\x0e-\x1f]"  # the same characters, in a form Arrow's regex reads
 
 
 def _safe(text: str) -> str:
     """Control characters XML cannot hold become U+FFFD instead of failing the whole report."""
     return _ILLEGAL.sub("\ufffd", text)
+
+
+def _safe_column(cells: pd.Series) -> pd.Series:
+    """``_safe`` for a whole column at once."""
+    return cells.astype("str").str.replace(_ILLEGAL_CLASS, "\ufffd", regex=True)

@@ -247,3 +247,22 @@ def _text_of(path: Path) -> str:
         with zipfile.ZipFile(path) as zf:
             return "".join(zf.read(n).decode("utf-8", "replace") for n in zf.namelist())
     return path.read_text(encoding="utf-8-sig")
+
+
+def test_control_characters_xml_cannot_hold_become_replacement_characters(sqlite_url, tmp_path):
+    rows = [[C1, "", "Lee", "2019-01-05", "", "", "bell\x07 and tab\tkept"]]
+    result, out = imported(sqlite_url, tmp_path, rows=rows)
+    assert result.exit_code == 1
+    ws = load_workbook(out / "in.rejects.xlsx")["Rejects"]
+    assert ws.cell(2, 10).value == "bell\ufffd and tab\tkept"
+
+
+def test_the_column_wise_cleaning_replaces_what_openpyxl_refuses():
+    import pandas as pd
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    from pipeline.report_xlsx import _safe_column
+
+    every = pd.Series([chr(c) for c in range(128)], dtype="str")
+    refused = [bool(ILLEGAL_CHARACTERS_RE.search(chr(c))) for c in range(128)]
+    assert (_safe_column(every) == "\ufffd").tolist() == refused
