@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline import db, indexes, load, run
-from tests.conftest import AS_OF, query
-from tests.test_load import C1, C2, kid, run_import, stored
+from tests.conftest import AS_OF, customers_csv, invoke, query, write_csv
+from tests.test_load import C1, C2, HEADER, kid, run_import, stored
 
 # The schema's own definitions, as the catalogue writes them: they must survive a rebuild.
 SCHEMA_SQL = """
@@ -35,9 +35,6 @@ def index_oid(url: str) -> int:
 
 def import_rows(url: str, tmp: Path, rows: list[list[str]], mode: str) -> run.Outcome:
     """Import through the library, to see what the insert did with the indexes."""
-    from tests.conftest import customers_csv, invoke, write_csv
-    from tests.test_load import HEADER
-
     if not query(url, "SELECT id FROM customers"):
         invoke("customers", "load", customers_csv(tmp / "c.csv", [C1, C2]), "--db", url)
     path = write_csv(tmp / f"{mode}.csv", HEADER, rows)
