@@ -17,7 +17,6 @@ from pathlib import Path
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, NamedStyle, PatternFill
@@ -162,8 +161,10 @@ def _comment_note(rows: int, commented: int) -> str:
     return "on every offending cell"
 
 
-_ILLEGAL = re.compile(ILLEGAL_CHARACTERS_RE.pattern)
-_ILLEGAL_CLASS = "[\x00-\x08\x0b\x0c\x0e-\x1f]"  # the same characters, in a form Arrow's regex reads
+# The control characters openpyxl refuses (its ILLEGAL_CHARACTERS_RE), written so that both
+# Python's re and Arrow's regex (for whole columns) read it.
+_ILLEGAL_CLASS = "[\x00-\x08\x0b\x0c\x0e-\x1f]"
+_ILLEGAL = re.compile(_ILLEGAL_CLASS)
 
 
 def _safe(text: str) -> str:

@@ -257,12 +257,13 @@ def test_control_characters_xml_cannot_hold_become_replacement_characters(sqlite
     assert ws.cell(2, 10).value == "bell\ufffd and tab\tkept"
 
 
-def test_the_column_wise_cleaning_replaces_what_openpyxl_refuses():
+def test_cleaning_replaces_exactly_what_openpyxl_refuses():
     import pandas as pd
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    from pipeline.report_xlsx import _safe_column
+    from pipeline.report_xlsx import _safe, _safe_column
 
     every = pd.Series([chr(c) for c in range(128)], dtype="str")
     refused = [bool(ILLEGAL_CHARACTERS_RE.search(chr(c))) for c in range(128)]
     assert (_safe_column(every) == "\ufffd").tolist() == refused
+    assert [_safe(c) == "\ufffd" for c in every] == refused
