@@ -82,6 +82,7 @@ def open_source(
 
 
 def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Source:
+    delimiter = _delimiter(path, delimiter)
     size, digest, encoding = _fingerprint(path, encoding)
     with path.open("rb") as fh:
         sample = codecs.decode(fh.read(256 * 1024), _python_codec(encoding), errors="ignore")
@@ -134,13 +135,24 @@ def _try_decode(path: Path, encoding: str) -> tuple[int, str] | None:
                 size += len(block)
                 decoder.decode(block)
             decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
+        except UnicodeError:  # a decode error, or UTF-16 asked for and no byte-order mark
             return None
     return size, digest.hexdigest()
 
 
 def _python_codec(encoding: str) -> str:
     return codecs.lookup(encoding).name
+
+
+def _delimiter(path: Path, given: str | None) -> str | None:
+    """A delimiter given by hand: one character. ``\\t`` (what a shell passes for
+    ``--delimiter '\\t'``) and ``tab`` mean the tab."""
+    if given is None:
+        return None
+    given = {"\\t": "\t", "tab": "\t"}.get(given.lower(), given)
+    if len(given) != 1:
+        raise FileError(f"{path.name}: the delimiter must be one character, not {given!r}")
+    return given
 
 
 def _sniff_delimiter(sample: str) -> str:
@@ -162,6 +174,10 @@ def _csv_chunks(src: Source, size: int) -> Iterator[pd.DataFrame]:
                 f"{src.path.name}: row {row.number} has {row.actual_columns} cells but the header has "
                 f"{row.expected_columns}"
             ) from None
+        if "straddl" in str(exc):  # one row does not fit in the reader's block
+            raise FileError(
+                f"{src.path.name}: a row is longer than {BLOCK >> 20} MB; is a quote left open?"
+            ) from None
         # Arrow's own text quotes the offending line (PII): keep only its kind.
         raise FileError(f"{src.path.name}: cannot parse the CSV ({_first_words(exc)})") from None
 
@@ -176,7 +192,7 @@ def _csv_batches(src: Source, size: int, bad: list) -> Iterator[pd.DataFrame]:
         src.path,
         read_options=pacsv.ReadOptions(
             encoding="utf8" if codec in ("utf-8", "utf-8-sig") else codec,
-            block_size=1 << 20,  # the reader keeps several blocks: 8 MB ones cost ~100 MB of peak RSS
+            block_size=BLOCK,  # the reader keeps several blocks: 8 MB ones cost ~100 MB of peak RSS
             use_threads=False,
         ),
         parse_options=pacsv.ParseOptions(

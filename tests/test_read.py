@@ -52,6 +52,28 @@ def test_undecodable_text_is_a_file_error(tmp_path):
         open_source(path)
 
 
+def test_utf16_asked_for_without_a_byte_order_mark_is_a_file_error(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text(), encoding="utf-8")
+    with pytest.raises(FileError, match=r"in\.csv: the text is not valid utf-16; pass --encoding"):
+        open_source(path, encoding="utf-16")
+
+
+@pytest.mark.parametrize("given", ["\t", "\\t", "tab", "TAB"])
+def test_a_tab_delimiter_may_be_typed_as_backslash_t_or_tab(tmp_path, given):
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text("\t"), encoding="utf-8")
+    assert cells(path, delimiter=given)[1].values.tolist() == ROWS
+
+
+@pytest.mark.parametrize("given", [";;", ""])
+def test_a_delimiter_of_other_than_one_character_is_a_file_error(tmp_path, given):
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text(";"), encoding="utf-8")
+    with pytest.raises(FileError, match=f"in\\.csv: the delimiter must be one character, not '{given}'"):
+        open_source(path, delimiter=given)
+
+
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
 def test_delimiter_is_sniffed(tmp_path, delimiter):
     path = tmp_path / "in.csv"
@@ -155,6 +177,14 @@ def test_xlsx_that_is_not_a_workbook_or_a_zip_bomb_is_refused(tmp_path):
         zf.writestr("xl/worksheets/sheet1.xml", b"0" * 50_000_000)
     with pytest.raises(FileError, match="refused as unsafe"):
         open_source(tmp_path / "bomb.xlsx")
+
+
+def test_a_row_longer_than_the_readers_block_names_the_likely_cause(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("firstName,lastName\n" + "a" * (3 << 20) + ",b\nAnn,Lee\n", encoding="utf-8")
+    src = open_source(path)
+    with pytest.raises(FileError, match=r"in\.csv: a row is longer than 1 MB; is a quote left open\?$"):
+        list(src.chunks(1000))
 
 
 def test_missing_and_empty_files(tmp_path):
