@@ -51,6 +51,7 @@ class Loaded:
 def load_customers(url: str, path: Path, encoding: str | None = None, delimiter: str | None = None) -> Loaded:
     src = open_source(path, encoding=encoding, delimiter=delimiter)
     positions = _positions(src.headers, src.path.name)
+    headers = {col: src.headers[pos] for col, pos in positions.items()}
     engine = db.engine_for(url)
     read = added = 0
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -65,6 +66,7 @@ def load_customers(url: str, path: Path, encoding: str | None = None, delimiter:
                     bad = ~frame["id"].str.fullmatch(parse.UUID).fillna(False).astype(bool)
                     if bad.any():
                         raise FileError(f"{src.path.name}: row {frame.index[bad][0]}: id is not a UUID")
+                    _refuse_control_characters(frame, src.path.name, headers)
                     frame["created_at"] = now
                     conn.execute(stage.delete())
                     bulk.write(conn, stage, frame.drop_duplicates("id"))
@@ -80,6 +82,14 @@ _INSERT = sa.text(
     f"INSERT INTO customers ({_COLS}) SELECT {_COLS} FROM customers_stage s "
     "WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = s.id)"
 )
+
+
+def _refuse_control_characters(frame: pd.DataFrame, name: str, headers: dict[str, str]) -> None:
+    """A control character (NUL above all, which PostgreSQL cannot store) means a broken export."""
+    for col, header in headers.items():
+        hit = frame[col].str.contains(parse.CONTROL, regex=True).fillna(False).astype(bool)
+        if hit.any():
+            raise FileError(f"{name}: row {frame.index[hit][0]}: {header} holds a control character")
 
 
 def _positions(headers: list[str], name: str) -> dict[str, int]:

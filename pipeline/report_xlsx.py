@@ -24,6 +24,7 @@ from openpyxl.utils import get_column_letter
 
 from pipeline.ledger import Run
 from pipeline.pii import open_private
+from schemas import parse
 
 WARNING_FILL = PatternFill("solid", fgColor="FFC7CE")
 REJECTED_STYLE = "Rejected cell"  # a named cell style: Excel lists it, and it is one lookup per cell
@@ -161,9 +162,9 @@ def _comment_note(rows: int, commented: int) -> str:
     return "on every offending cell"
 
 
-# The control characters openpyxl refuses (its ILLEGAL_CHARACTERS_RE), written so that both
-# Python's re and Arrow's regex (for whole columns) read it.
-_ILLEGAL_CLASS = "[\x00-\x08\x0b\x0c\x0e-\x1f]"
+# The control characters openpyxl refuses (its ILLEGAL_CHARACTERS_RE): the rules reject a
+# value holding one, and the report shows it. Read by Python's re and by Arrow (whole columns).
+_ILLEGAL_CLASS = parse.CONTROL
 _ILLEGAL = re.compile(_ILLEGAL_CLASS)
 
 

@@ -121,6 +121,8 @@ def _checks(
         code = f"{f.code}_TOO_LONG"
         details[code] = {"field": f.name, "limit": rule.max_length}
         text.append(Check.str_length(max_value=rule.max_length, error=code))
+    if f.kind in ("text", "email"):  # the other kinds' patterns and lookups admit no control character
+        text.append(Check(parse.free_of_control, error=invalid))
     if f.kind in ("uuid", "email", "ssn"):
         pattern = {"uuid": parse.UUID, "email": parse.EMAIL, "ssn": parse.SSN}[f.kind]
         text.append(Check(lambda s, p=pattern: s.str.fullmatch(p), error=invalid))

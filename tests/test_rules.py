@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from tests.helpers import CUSTOMER, VALID, codes_for, frame_for
@@ -101,6 +102,19 @@ CARECYCLE = [
     ("notes", A * 1001, "NOTES_TOO_LONG"),
 ]
 
+# Control characters inside a text value: tab, line feed and carriage return are the last
+# allowed; NUL (which PostgreSQL cannot store) and the other C0 controls are refused.
+CONTROL = [
+    *[("notes", f"line{c}two", None) for c in "\t\n\r"],
+    *[("notes", f"line{c}two", "NOTES_INVALID") for c in "\x00\x08\x0b\x0c\x0e\x1f"],
+    ("notes", "bell\x7f", None),  # DEL is not a C0 control; PostgreSQL and XML hold it
+    ("firstName", "An\x00n", "FIRST_NAME_INVALID"),
+    ("middleName", "Ma\x1fe", "MIDDLE_NAME_INVALID"),
+    ("lastName", "Le\x00e", "LAST_NAME_INVALID"),
+    ("phone", "082\x00123", "PHONE_INVALID"),
+    ("email", "ella\x00@example.com", "EMAIL_INVALID"),
+]
+
 
 @pytest.mark.parametrize(("field", "value", "code"), ADD_DEPENDENT)
 def test_add_dependent_rule(field, value, code):
@@ -109,6 +123,11 @@ def test_add_dependent_rule(field, value, code):
 
 @pytest.mark.parametrize(("field", "value", "code"), CARECYCLE)
 def test_carecycle_rule(field, value, code):
+    assert codes_for({field: value}, profile="carecycle") == ({code} if code else set())
+
+
+@pytest.mark.parametrize(("field", "value", "code"), CONTROL)
+def test_control_characters_in_text(field, value, code):
     assert codes_for({field: value}, profile="carecycle") == ({code} if code else set())
 
 
@@ -179,3 +198,13 @@ def test_enum_values_are_stored_in_their_canonical_spelling():
     assert frame.loc[2, "gender"] == "Female"
     assert frame.loc[2, "home_language"] == "isiZulu"
     assert frame.loc[2, "customer_id"] == CUSTOMER
+
+
+def test_the_byte_scan_for_control_characters_only_clears_never_condemns():
+    """The scan reads whole Arrow buffers, so a slice may see its neighbour's bytes: a hit
+    there must fall through to the per-row search, not reject the slice's rows."""
+    from schemas.parse import free_of_control
+
+    column = pd.concat([pd.Series(["Ann", "B\x00b"], dtype="str"), pd.Series([None, "Cy"], dtype="str")])
+    assert free_of_control(column.reset_index(drop=True)).tolist() == [True, False, True, True]
+    assert free_of_control(pd.Series(["Ann", "B\x00b", "Cy"], dtype="str").iloc[2:]).tolist() == [True]
