@@ -29,3 +29,20 @@ class DatabaseError(PipelineError):
     """The database is unreachable or failed (exit 4)."""
 
     exit_code = 4
+
+
+class ReportError(PipelineError):
+    """The reports cannot be written where asked (exit 2); checked before any database work."""
+
+    exit_code = 2
+
+
+class ReportsNotPublished(PipelineError):
+    """The run settled (its data committed) but its reports could not be moved into place
+    (exit 5); ``dependents report RUN_ID`` writes them again from the database."""
+
+    exit_code = 5
+
+
+class Terminated(BaseException):  # like KeyboardInterrupt: a stop, not an error
+    """SIGTERM arrived: raised in the main thread so the import unwinds as after Ctrl-C."""

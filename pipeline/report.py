@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import pii
+from pipeline.errors import ReportError, ReportsNotPublished
 from pipeline.ledger import Run
 from pipeline.normalise import FORMULA_START
 from pipeline.pii import open_private
@@ -199,7 +200,8 @@ def write_summary(path: Path, run: Run, counts: Counter, include_pii: bool, repo
 class Pending:
     """An import's reports, written while its data is still being inserted (in a hidden
     folder beside their final place) and published only once the import has settled, so a
-    failed import leaves no report that looks finished."""
+    failed import leaves no report that looks finished. Publishing only renames files in
+    one folder: once the data is committed, nothing is left that a full disk can stop."""
 
     def __init__(self, out_dir: Path, stem: str, layout: Layout):
         self.out_dir, self.stem, self.layout = out_dir, stem, layout
@@ -207,16 +209,35 @@ class Pending:
         self.partial = out_dir / f".{stem}.partial"
         self.paths: dict[str, Path] = {}
 
-    def write(self, run: Run, counts: Counter, rejects: Iterable[pd.DataFrame]) -> None:
-        self.paths = write_rejects(self.partial, self.stem, run, counts, self.layout, rejects)
+    def prepare(self) -> None:
+        """Make the hidden folder before any database work, so a report folder that cannot be
+        written is a one-line error at the start of an import, not at its end."""
+        try:
+            self.partial.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ReportError(f"cannot write the reports in {self.out_dir}: {exc.strerror or exc}") from None
 
-    def publish(self, run: Run, counts: Counter) -> dict[str, Path]:
+    def write(self, run: Run, counts: Counter, rejects: Iterable[pd.DataFrame]) -> None:
+        """Every report and the summary (naming the reports' final paths), still hidden."""
+        self.paths = write_rejects(self.partial, self.stem, run, counts, self.layout, rejects)
         final = {kind: self.out_dir / path.name for kind, path in self.paths.items()}
-        for kind, path in self.paths.items():
-            path.replace(final[kind])
-        self.partial.rmdir()
-        path = _summary_path(self.out_dir, self.stem)
-        final["summary"] = write_summary(path, run, counts, self.layout.include_pii, final)
+        self.paths["summary"] = write_summary(
+            _summary_path(self.partial, self.stem), run, counts, self.layout.include_pii, final
+        )
+
+    def publish(self, run: Run) -> dict[str, Path]:
+        """Move the reports into place. Called after the commit: a failure here cannot undo
+        it, so it says what was committed and how to get the reports back."""
+        final = {kind: self.out_dir / path.name for kind, path in self.paths.items()}
+        try:
+            for kind, path in self.paths.items():
+                path.replace(final[kind])
+            self.partial.rmdir()
+        except OSError as exc:
+            raise ReportsNotPublished(
+                f"run {run.id} finished ({run.status}), but its reports could not be moved into "
+                f"{self.out_dir} ({exc.strerror or exc}); `dependents report {run.id}` writes them again"
+            ) from None
         return final
 
     def discard(self) -> None:

@@ -102,9 +102,10 @@ def import_file(url: str, path: Path, options: Options) -> Outcome:
     pending = report.Pending(options.report_dir or Path("reports") / run.id, report_stem(src.path), layout)
     warnings = list(cmap.warnings)
     try:
+        pending.prepare()
         with db.errors(url), engine.connect() as conn, db.import_lock(conn):
             _load(conn, src, cmap, validator, run, options, spool, counts, pending, warnings)
-        reports = pending.publish(run, counts)
+        reports = pending.publish(run)
         return Outcome(run, counts, reports, warnings, options.include_pii)
     except BaseException:
         pending.discard()

@@ -5,12 +5,18 @@ While chunks stream in, the spool keeps each chunk's raw cells and its row-rule 
 whole file is staged; then ``chunks`` hands each chunk's failures and cells back, and the
 assembled rejected rows are kept the same way (``add``) and read back, a chunk at a time,
 by the ledger and the reports (``frames``).
+
+The files hold the input's raw cells, personal data included. An import that is killed
+outright (SIGKILL, the out-of-memory killer, a power cut) cannot remove them, so each
+spool holds a lock for its lifetime, and the next import removes every spool whose lock
+is free: its process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +26,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; spools of killed imports stay until removed by hand
+    fcntl = None
+
+PREFIX = "dependents-"
+LOCK = "lock"
 
 _FAILURES = pa.schema([("row", pa.int64()), ("code", pa.string()), ("details", pa.string())])
 _REJECTS = pa.schema(
@@ -52,7 +66,9 @@ class Spool:
     Writers still open are closed by ``close``, which also removes the files."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="dependents-"))
+        sweep(Path(tempfile.gettempdir()))
+        self.dir = Path(tempfile.mkdtemp(prefix=PREFIX))  # mode 0700
+        self._lock = _hold_lock(self.dir)
         self._writing: dict[str, pa.RecordBatchFileWriter] = {}
         self._rejects = self._open("rejects", _REJECTS)
         self._cells: pa.RecordBatchFileWriter | None = None  # its schema is the input's columns
@@ -139,3 +155,40 @@ class Spool:
                 writer.close()
         self._writing.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def _hold_lock(folder: Path) -> int | None:
+    """Lock a file that only then takes the name ``lock``, so a sweep never sees the name
+    before the lock is held. The lock goes when this process does, however it ends."""
+    if fcntl is None:
+        return None
+    fd = os.open(folder / f"{LOCK}.new", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(folder / f"{LOCK}.new", folder / LOCK)
+    return fd
+
+
+def sweep(root: Path) -> list[Path]:
+    """Remove the spools in ``root`` left by imports that were killed; returns them. A spool
+    whose lock is held belongs to a running import; one without a lock file is not ours to judge."""
+    if fcntl is None:
+        return []
+    removed = []
+    for folder in root.glob(f"{PREFIX}*"):
+        try:
+            fd = os.open(folder / LOCK, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # held: a running import
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        finally:
+            os.close(fd)
+    return removed

@@ -100,3 +100,80 @@ def test_runs_lists_and_shows_a_run_with_its_codes(sqlite_url, tmp_path):
     assert shown.exit_code == 0
     assert "rejected:   19" in shown.stdout and "BIRTH_DATE_INVALID" in shown.stdout
     assert invoke("runs", "show", "nope", "--db", sqlite_url).exit_code == 2
+
+
+def test_a_report_folder_that_cannot_be_made_is_exit_2_before_any_database_work(sqlite_url, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    path = write_csv(tmp_path / "d.csv", HEADER, [[CUSTOMER, "Ann", "Lee", "2019-01-04", ""]])
+    out = tmp_path / "a-file" / "reports"
+    result = invoke("import", path, "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", out)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: cannot write the reports in {out}: Not a directory\n"
+    assert query(sqlite_url, "SELECT COUNT(*) FROM import_runs") == [(0,)]
+
+
+def test_a_file_system_error_is_one_line_exit_2_naming_the_path(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = invoke("template", tmp_path / "a-file" / "blank.xlsx")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {tmp_path / 'a-file'}: ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_reports_that_cannot_be_moved_after_the_commit_are_exit_5_and_can_be_written_again(
+    sqlite_url, tmp_path, monkeypatch
+):
+    invoke("customers", "load", SAMPLES / "customers.csv", "--db", sqlite_url)
+    out = tmp_path / "reports"
+
+    def refuse(self, target):
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "replace", refuse)
+        args = ("--db", sqlite_url, "--as-of", AS_OF, "--report-dir", out)
+        result = invoke("import", SAMPLES / "dependents.csv", *args)
+    ((run_id,),) = query(sqlite_url, "SELECT id FROM import_runs")
+    assert result.exit_code == 5
+    assert result.stderr == (
+        f"Error: run {run_id} finished (succeeded), but its reports could not be moved into {out} "
+        f"(Permission denied); `dependents report {run_id}` writes them again\n"
+    )
+    assert query(sqlite_url, "SELECT COUNT(*) FROM dependents") == [(14,)]
+    assert not out.exists()  # nothing half-moved, no hidden folder left
+    assert invoke("report", run_id, "--db", sqlite_url, "--report-dir", out).exit_code == 0
+    assert len(rejects(out, "dependents")) == 19
+
+
+def test_a_nul_in_a_cell_rejects_its_row_not_the_file(any_db, tmp_path):
+    """PostgreSQL cannot store NUL: the row gets its code, the rest of the file loads."""
+    invoke("customers", "load", write_csv(tmp_path / "c.csv", ["id"], [[CUSTOMER]]), "--db", any_db)
+    rows = [
+        [CUSTOMER, "An\x00n", "Lee", "2019-01-04", ""],
+        [CUSTOMER, "Bea", "Lee", "2019-01-05", "0821\x01"],
+    ]
+    rows.append([CUSTOMER, "Cy", "Lee", "2019-01-06", ""])
+    out = tmp_path / "r"
+    path = write_csv(tmp_path / "d.csv", HEADER, rows)
+    result = invoke("import", path, "--db", any_db, "--as-of", AS_OF, "--report-dir", out)
+    assert result.exit_code == 1, result.output
+    assert query(any_db, "SELECT first_name FROM dependents") == [("Cy",)]
+    assert [(r["row"], r["codes"]) for r in rejects(out, "d")] == [
+        ("2", "FIRST_NAME_INVALID"),
+        ("3", "PHONE_INVALID"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        (["not-a-uuid", "Ann"], "c.csv: row 3: id is not a UUID"),
+        ([CUSTOMER.replace("3c", "4c"), "An\x00n"], "c.csv: row 3: firstName holds a control character"),
+    ],
+)
+def test_customers_load_refuses_a_broken_export_whole(any_db, tmp_path, row, error):
+    path = write_csv(tmp_path / "c.csv", ["id", "firstName"], [[CUSTOMER, "Bea"], row])
+    result = invoke("customers", "load", path, "--db", any_db)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {error}\n"
+    assert query(any_db, "SELECT COUNT(*) FROM customers") == [(0,)]

@@ -3,6 +3,7 @@ Each leaves the database either untouched or consistent, and the next run succee
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -17,10 +18,13 @@ from tests.conftest import AS_OF, customers_csv, invoke, query, server_url, writ
 pytestmark = pytest.mark.slow
 
 
-def start_import(url: str, path: Path, report_dir: Path, *extra: str) -> subprocess.Popen:
+def start_import(
+    url: str, path: Path, report_dir: Path, *extra: str, env: dict | None = None
+) -> subprocess.Popen:
     args = [sys.executable, "-m", "pipeline.cli", "import", str(path), "--db", url, "--as-of", AS_OF]
     args += ["--report-dir", str(report_dir), *extra]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, **(env or {})}
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -77,6 +81,25 @@ def test_sigkill_mid_load_leaves_the_database_as_it_was(kind, tmp_path):
     accepted = int(out.split(" accepted")[0].split(", ")[-1])
     assert query(url, "SELECT COUNT(*) FROM dependents") == [(accepted,)]
     assert accepted > 180_000
+
+
+def test_sigterm_mid_load_rolls_back_cleans_up_and_says_so(tmp_path):
+    """What cron's timeout or ``systemctl stop`` sends: the import unwinds as after Ctrl-C."""
+    url = server_url("postgres")
+    path = big_file(tmp_path, url)
+    work = tmp_path / "tmp"
+    work.mkdir()
+    proc = start_import(url, path, tmp_path / "r1", "--chunk-size", "5000", env={"TMPDIR": str(work)})
+    wait_for(lambda: inserting(url), proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    assert err == "Terminated: nothing was committed.\n"
+    assert query(url, "SELECT COUNT(*) FROM dependents") == [(0,)]
+    assert query(url, "SELECT status, message FROM import_runs") == [("failed", "Terminated")]
+    assert query(url, GUARDS_SQL) == [(True, 1)]
+    assert list(work.iterdir()) == []  # the spool (raw cells) and openpyxl's sheet file are gone
+    assert not (tmp_path / "r1").exists()
 
 
 def test_dropped_connection_is_exit_4_one_line_and_nothing_written(tmp_path):

@@ -1,12 +1,20 @@
 """The spool keeps each chunk's cells and failures, then the rejected rows, in files that it
-removes when it closes, whether the import finished or failed half-way."""
+removes when it closes, whether the import finished or failed half-way; the next import
+removes what an import killed outright left."""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from pipeline.spool import Spool
+from pipeline.spool import Spool, sweep
 
 
 def chunk(first: int, cells: list[list[str]]) -> pd.DataFrame:
@@ -75,3 +83,39 @@ def test_a_file_with_no_rows_spools_no_chunks(spool):
     assert list(spool.chunks()) == []
     spool.seal()
     assert list(spool.frames()) == []
+
+
+def spool_in_child(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """Another process that opens a spool in ``tmp_path`` and keeps running until killed."""
+    code = (
+        "from pipeline.spool import Spool; import time; "
+        "s = Spool(); print(s.dir, flush=True); time.sleep(600)"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    return child, Path(child.stdout.readline().strip())
+
+
+def test_a_killed_imports_spool_is_removed_by_the_next_and_a_running_ones_is_not(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    child, theirs = spool_in_child(tmp_path)
+    try:
+        assert (theirs / "lock").exists()
+        Spool().close()
+        assert theirs.exists()  # its import is still running
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert theirs.exists()  # killed outright: nothing of it could clean up
+    ours = Spool()
+    assert not theirs.exists()
+    assert ours.dir.exists()
+    ours.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_without_a_lock_is_left_alone(tmp_path):
+    stranger = tmp_path / "dependents-notaspool"
+    stranger.mkdir()
+    assert sweep(tmp_path) == []
+    assert stranger.exists()
