@@ -130,6 +130,8 @@ def engine_for(url: str) -> Engine:
     except ArgumentError:
         raise DatabaseError(f"database URL {url.split('@')[-1]!r} is not a valid URL") from None
     backend = parsed.get_backend_name()
+    if backend in ("mysql", "mariadb") and not parsed.database:  # PostgreSQL defaults to the user's
+        raise DatabaseError(f"database {masked(url)}: the URL names no database (mysql://USER@HOST/DATABASE)")
     args: dict = {}
     if backend == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")

@@ -29,6 +29,7 @@ XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 DELIMITERS = (",", ";", "\t")
 BLOCK = 1 << 20
 MAX_XLSX_UNCOMPRESSED = 2 << 30  # 2 GiB of XML is far beyond Excel's 1,048,576 rows
+OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # the compound-file header of .xls and encrypted .xlsx
 MAX_XLSX_RATIO = 200  # zip bombs compress thousands of times over; real sheets 5-20x
 
 
@@ -293,6 +294,12 @@ def _sha256(path: Path) -> tuple[int, str]:
 def _check_zip(path: Path) -> None:
     """Refuse what is not an XLSX, and zip bombs, before any XML is parsed."""
     if not zipfile.is_zipfile(path):
+        with path.open("rb") as fh:
+            if fh.read(8) == OLE_MAGIC:  # Excel wraps a password-protected workbook in OLE
+                raise FileError(
+                    f"{path.name}: the workbook is password-protected (or an old .xls); "
+                    "save it as .xlsx without a password"
+                )
         raise FileError(f"{path.name}: not an XLSX workbook (not a zip archive)")
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()

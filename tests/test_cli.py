@@ -81,6 +81,16 @@ def test_unreachable_database_is_exit_4_with_the_password_masked(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_a_mariadb_url_without_a_database_is_exit_4_one_line(tmp_path):
+    path = write_csv(tmp_path / "d.csv", HEADER, [[CUSTOMER, "Ann", "Lee", "2019-01-04", ""]])
+    result = invoke("import", path, "--db", "mysql://root:hunter2@127.0.0.1:3306")
+    assert result.exit_code == 4
+    assert result.stderr == (
+        "Error: database mysql://root:***@127.0.0.1:3306: the URL names no database "
+        "(mysql://USER@HOST/DATABASE)\n"
+    )
+
+
 def test_db_url_from_the_environment(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.setenv("DEPENDENTS_DB_URL", url)

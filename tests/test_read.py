@@ -187,6 +187,12 @@ def test_a_row_longer_than_the_readers_block_names_the_likely_cause(tmp_path):
         list(src.chunks(1000))
 
 
+def test_a_password_protected_workbook_is_named_as_such(tmp_path):
+    (tmp_path / "locked.xlsx").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 504)
+    with pytest.raises(FileError, match=r"locked\.xlsx: the workbook is password-protected \(or an old"):
+        open_source(tmp_path / "locked.xlsx")
+
+
 def test_missing_and_empty_files(tmp_path):
     with pytest.raises(FileError, match="no such file"):
         open_source(tmp_path / "nope.csv")
