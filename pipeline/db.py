@@ -15,7 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from pipeline.errors import DatabaseError
 
@@ -23,6 +30,8 @@ DEFAULT_URL = "sqlite:///dependents.db"
 ENV_URL = "DEPENDENTS_DB_URL"
 LOCK_NAME = "dependents_import"
 PG_LOCK_KEY = 0x6465_7065_6E64  # "depend": one advisory lock for every import into a database
+LOCK_WAIT_SECONDS = 3600  # how long an import waits for the one before it to finish
+_WAITED = "timed out after {} s waiting for another import into this database to finish"
 
 UUID = sa.Uuid(as_uuid=False).with_variant(sa.CHAR(36), "sqlite", "mysql", "mariadb")
 # Compared byte for byte (it is casefolded already): binary/C collation is exact and fastest.
@@ -220,17 +229,30 @@ def import_lock(conn: Connection) -> Iterator[None]:
     """
     kind = dialect(conn)
     if kind == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": PG_LOCK_KEY})
+        _pg_advisory_lock(conn)
     elif kind == "mysql":
-        got = conn.execute(sa.text("SELECT GET_LOCK(:n, 3600)"), {"n": LOCK_NAME}).scalar()
-        if got != 1:
-            raise DatabaseError("timed out after an hour waiting for another import to finish")
+        got = conn.execute(sa.text("SELECT GET_LOCK(:n, :s)"), {"n": LOCK_NAME, "s": LOCK_WAIT_SECONDS})
+        if got.scalar() != 1:
+            raise DatabaseError(_WAITED.format(LOCK_WAIT_SECONDS))
     if conn.in_transaction():
         conn.commit()
     try:
         yield
     finally:
         _unlock(conn, kind)
+
+
+def _pg_advisory_lock(conn: Connection) -> None:
+    """Wait for the lock at most ``LOCK_WAIT_SECONDS``, as on MariaDB: a stuck import must not
+    make every later cron run queue behind it for ever."""
+    conn.exec_driver_sql(f"SET lock_timeout = '{int(LOCK_WAIT_SECONDS * 1000)}ms'")
+    try:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": PG_LOCK_KEY})
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            raise DatabaseError(_WAITED.format(LOCK_WAIT_SECONDS)) from None
+        raise
+    conn.exec_driver_sql("RESET lock_timeout")
 
 
 def _unlock(conn: Connection, kind: str) -> None:

@@ -11,11 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bench import generate
+from pipeline import db
 from tests.conftest import AS_OF, customers_csv, invoke, query, server_url, write_csv
 
 pytestmark = pytest.mark.slow
+
+CUSTOMER = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
+HEADER = ["customerId", "firstName", "lastName", "birthDate"]
 
 
 def start_import(
@@ -142,3 +147,29 @@ def test_two_imports_at_once_keep_the_limit_and_uniqueness(kind, tmp_path):
         "GROUP BY customer_id, date_of_birth, name_key HAVING COUNT(*) > 1) t",
     )
     assert twins == [(0,)]
+
+
+@pytest.mark.parametrize("kind", ["postgres", "mariadb"])
+def test_an_import_waits_for_the_one_before_it_only_so_long(kind, tmp_path, monkeypatch):
+    """A stuck import must not make every later cron run queue behind it for ever."""
+    url = server_url(kind)
+    invoke("customers", "load", customers_csv(tmp_path / "c.csv", [CUSTOMER]), "--db", url)
+    path = write_csv(tmp_path / "d.csv", HEADER, [[CUSTOMER, "Ann", "Lee", "2019-01-04"]])
+    monkeypatch.setattr(db, "LOCK_WAIT_SECONDS", 1)
+    engine = db.engine_for(url)
+    with engine.connect() as other:
+        lock = "SELECT pg_advisory_lock(:k)" if kind == "postgres" else "SELECT GET_LOCK(:n, 0)"
+        other.execute(sa.text(lock), {"k": db.PG_LOCK_KEY, "n": db.LOCK_NAME})
+        began = time.monotonic()
+        result = invoke("import", path, "--db", url, "--as-of", AS_OF, "--report-dir", tmp_path / "r")
+        waited = time.monotonic() - began
+    engine.dispose()  # the other session ends, and its lock with it
+    assert result.exit_code == 4
+    assert (
+        result.stderr
+        == "Error: timed out after 1 s waiting for another import into this database to finish\n"
+    )
+    assert 1 <= waited < 10
+    assert query(url, "SELECT COUNT(*) FROM dependents") == [(0,)]
+    again = invoke("import", path, "--db", url, "--as-of", AS_OF, "--report-dir", tmp_path / "r")
+    assert again.exit_code == 0, again.output
