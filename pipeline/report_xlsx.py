@@ -31,6 +31,8 @@ REJECTED_STYLE = "Rejected cell"  # a named cell style: Excel lists it, and it i
 HEADER_FONT = Font(bold=True)
 MAX_COMMENTS = 5_000  # comments are drawings: beyond this the file grows heavy; fills continue
 MAX_WIDTH = 60
+MAX_CELL = 32_767  # characters in one Excel cell
+CUT_NOTE = " … [cut here: Excel holds 32,767 characters; the CSV report has it all]"
 FIRST_INPUT_COLUMN = 3  # row, codes, messages come first
 
 
@@ -174,5 +176,10 @@ def _safe(text: str) -> str:
 
 
 def _safe_column(cells: pd.Series) -> pd.Series:
-    """``_safe`` for a whole column at once."""
-    return cells.astype("str").str.replace(_ILLEGAL_CLASS, "\ufffd", regex=True)
+    """``_safe`` for a whole column at once; a cell longer than Excel holds is cut, with a note
+    saying so (the CSV report keeps it whole): a longer one makes Excel "repair" the workbook."""
+    text = cells.astype("str").str.replace(_ILLEGAL_CLASS, "\ufffd", regex=True)
+    long = text.str.len().gt(MAX_CELL).fillna(False).astype(bool)
+    if long.any():
+        text = text.where(~long, text.str.slice(0, MAX_CELL - len(CUT_NOTE)) + CUT_NOTE)
+    return text

@@ -267,3 +267,16 @@ def test_cleaning_replaces_exactly_what_openpyxl_refuses():
     refused = [bool(ILLEGAL_CHARACTERS_RE.search(chr(c))) for c in range(128)]
     assert (_safe_column(every) == "\ufffd").tolist() == refused
     assert [_safe(c) == "\ufffd" for c in every] == refused
+
+
+def test_a_cell_longer_than_excel_holds_is_cut_in_the_workbook_and_whole_in_the_csv(sqlite_url, tmp_path):
+    from pipeline.report_xlsx import CUT_NOTE, MAX_CELL
+
+    rows = [[C1, "Ann", "Lee", "2019-01-05", "", "", "n" * 40_000]]
+    result, out = imported(sqlite_url, tmp_path, rows=rows)
+    assert result.exit_code == 1
+    ws = load_workbook(out / "in.rejects.xlsx")["Rejects"]
+    assert ws.cell(2, 2).value == "NOTES_TOO_LONG"
+    assert len(ws.cell(2, 10).value) == MAX_CELL and ws.cell(2, 10).value.endswith(CUT_NOTE)
+    with (out / "in.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
+        assert next(csv.DictReader(fh))["notes"] == "n" * 40_000
