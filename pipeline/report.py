@@ -27,8 +27,15 @@ from pipeline.ledger import Run
 from pipeline.normalise import FORMULA_START
 from pipeline.pii import open_private
 from pipeline.report_xlsx import RejectsXlsx
+from schemas import parse
 
 REPORT_COLUMNS = ["row", "codes", "messages"]
+
+
+def visible(cells: pd.Series) -> pd.Series:
+    """A control character (what ``<FIELD>_INVALID`` rejects) becomes U+FFFD, which a reviewer
+    can see and a spreadsheet program can open: a raw NUL cuts a CSV cell short in some."""
+    return cells.astype("str").str.replace(parse.CONTROL, "\ufffd", regex=True)
 
 
 def defuse(cells: pd.Series) -> pd.Series:
@@ -89,7 +96,7 @@ class RejectsCsv:
     def add(self, table: pd.DataFrame, rejects: pd.DataFrame) -> None:
         defused = table.copy()
         for col in defused.columns[len(REPORT_COLUMNS) :]:
-            defused[col] = defuse(defused[col])
+            defused[col] = defuse(visible(defused[col]))
         self.writer.writerows(
             defused.astype(object).where(defused.notna(), "").itertuples(index=False, name=None)
         )

@@ -249,12 +249,14 @@ def _text_of(path: Path) -> str:
     return path.read_text(encoding="utf-8-sig")
 
 
-def test_control_characters_xml_cannot_hold_become_replacement_characters(sqlite_url, tmp_path):
+def test_control_characters_become_replacement_characters_in_the_workbook_and_csv(sqlite_url, tmp_path):
     rows = [[C1, "", "Lee", "2019-01-05", "", "", "bell\x07 and tab\tkept"]]
     result, out = imported(sqlite_url, tmp_path, rows=rows)
     assert result.exit_code == 1
     ws = load_workbook(out / "in.rejects.xlsx")["Rejects"]
     assert ws.cell(2, 10).value == "bell\ufffd and tab\tkept"
+    with (out / "in.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
+        assert next(csv.DictReader(fh))["notes"] == "bell\ufffd and tab\tkept"
 
 
 def test_cleaning_replaces_exactly_what_openpyxl_refuses():
@@ -280,3 +282,23 @@ def test_a_cell_longer_than_excel_holds_is_cut_in_the_workbook_and_whole_in_the_
     assert len(ws.cell(2, 10).value) == MAX_CELL and ws.cell(2, 10).value.endswith(CUT_NOTE)
     with (out / "in.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
         assert next(csv.DictReader(fh))["notes"] == "n" * 40_000
+
+
+def test_an_unfixed_control_character_is_refused_again_when_the_report_is_imported(sqlite_url, tmp_path):
+    rows = [[C1, "Ann", "Lee", "2019-01-05", "", "", "bell\x07"]]
+    result, out = imported(sqlite_url, tmp_path, rows=rows)
+    assert result.exit_code == 1
+    again = invoke(
+        "import",
+        out / "in.rejects.csv",
+        "--db",
+        sqlite_url,
+        "--as-of",
+        AS_OF,
+        "--report-dir",
+        tmp_path / "r2",
+    )
+    assert again.exit_code == 1
+    with (tmp_path / "r2" / "in.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
+        line = next(csv.DictReader(fh))
+    assert (line["codes"], line["notes"]) == ("NOTES_INVALID", "bell\ufffd")

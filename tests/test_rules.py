@@ -103,7 +103,7 @@ CARECYCLE = [
 ]
 
 # Control characters inside a text value: tab, line feed and carriage return are the last
-# allowed; NUL (which PostgreSQL cannot store) and the other C0 controls are refused.
+# allowed; NUL (which PostgreSQL cannot store), the other C0 controls and U+FFFD are refused.
 CONTROL = [
     *[("notes", f"line{c}two", None) for c in "\t\n\r"],
     *[("notes", f"line{c}two", "NOTES_INVALID") for c in "\x00\x08\x0b\x0c\x0e\x1f"],
@@ -113,6 +113,10 @@ CONTROL = [
     ("lastName", "Le\x00e", "LAST_NAME_INVALID"),
     ("phone", "082\x00123", "PHONE_INVALID"),
     ("email", "ella\x00@example.com", "EMAIL_INVALID"),
+    # U+FFFD, the mark of unreadable text (and what the reports show for a control character)
+    ("lastName", "Le\ufffde", "LAST_NAME_INVALID"),
+    ("lastName", "Le\ufffee", None),  # its neighbours are text
+    ("lastName", "Zoë 李", None),  # other characters whose UTF-8 starts like U+FFFD's are text
 ]
 
 
