@@ -49,6 +49,7 @@ class Source:
     _header_index: int = 0
     _height: int = 0  # XLSX: rows of the sheet, blank ones above the header included
     _bytes_per_row: float = 100.0
+    _stat: tuple[int, int] | None = None  # size and modification time before the first read
 
     @property
     def estimated_rows(self) -> int:
@@ -59,10 +60,15 @@ class Source:
 
     def chunks(self, size: int) -> Iterator[pd.DataFrame]:
         """Frames of at most ``size`` non-blank rows; columns 0..n-1 (header order), text cells,
-        index = sheet row number. The rows stream: a source is read once."""
-        if self.kind == "csv":
-            return _csv_chunks(self, size)
-        return _xlsx_chunks(self, size)
+        index = sheet row number. The rows stream: a source is read once. After the last
+        chunk, FileError if the file changed since it was opened: rows read from a file that
+        is still being written would be a half-loaded file."""
+        yield from _csv_chunks(self, size) if self.kind == "csv" else _xlsx_chunks(self, size)
+        if self._stat is not None and _stat(self.path) != self._stat:
+            raise FileError(
+                f"{self.path.name}: the file changed while it was being imported (is it still being "
+                "written?); nothing was committed"
+            )
 
 
 def open_source(
@@ -79,11 +85,17 @@ def open_source(
     return _open_csv(path, encoding, delimiter)
 
 
+def _stat(path: Path) -> tuple[int, int]:
+    found = path.stat()
+    return found.st_size, found.st_mtime_ns
+
+
 # -- CSV ---------------------------------------------------------------------------------------
 
 
 def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Source:
     delimiter = _delimiter(path, delimiter)
+    before = _stat(path)
     size, digest, encoding = _fingerprint(path, encoding)
     with path.open("rb") as fh:
         sample = codecs.decode(fh.read(256 * 1024), _python_codec(encoding), errors="ignore")
@@ -95,7 +107,7 @@ def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Source
     except (csv.Error, StopIteration) as exc:
         raise FileError(f"{path.name}: cannot read the header row ({exc})") from None
     headers = [h.lstrip("\ufeff") for h in headers]
-    src = Source(path, "csv", headers, digest, size, encoding=encoding, delimiter=delimiter)
+    src = Source(path, "csv", headers, digest, size, encoding=encoding, delimiter=delimiter, _stat=before)
     lines = sample.count("\n") or 1
     src._bytes_per_row = min(size, 256 * 1024) / lines
     return src
@@ -246,6 +258,7 @@ def _drop_blank(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _open_xlsx(path: Path, sheet: str | None) -> Source:
+    before = _stat(path)
     size, digest = _sha256(path)
     _check_zip(path)
     from python_calamine import CalamineError, CalamineWorkbook
@@ -268,7 +281,7 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
     headers = [_cell_text(c) for c in header]
     while headers and headers[-1] == "":
         headers.pop()
-    src = Source(path, "xlsx", headers, digest, size, sheet=name)
+    src = Source(path, "xlsx", headers, digest, size, sheet=name, _stat=before)
     src._rows, src._header_index, src._height = rows, header_index, data.end[0] + 1
     return src
 

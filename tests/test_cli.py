@@ -187,3 +187,32 @@ def test_customers_load_refuses_a_broken_export_whole(any_db, tmp_path, row, err
     assert result.exit_code == 2
     assert result.stderr == f"Error: {error}\n"
     assert query(any_db, "SELECT COUNT(*) FROM customers") == [(0,)]
+
+
+def test_a_file_still_being_written_is_not_half_loaded(any_db, tmp_path, monkeypatch):
+    """Cron may pick up an export before its writer has finished: the rows read so far are
+    not committed, and the message says why."""
+    import pipeline.run
+
+    invoke("customers", "load", write_csv(tmp_path / "c.csv", ["id"], [[CUSTOMER]]), "--db", any_db)
+    rows = [[CUSTOMER, f"Kid{k}", "Lee", f"2019-01-{k:02d}", ""] for k in range(1, 4)]
+    path = write_csv(tmp_path / "d.csv", HEADER, rows)
+    check = pipeline.run._check
+
+    def check_then_append(chunk, *args):
+        with path.open("a", encoding="utf-8") as fh:  # the writer adds the next row meanwhile
+            fh.write(f"{CUSTOMER},Late,Lee,2019-02-01,\n")
+        return check(chunk, *args)
+
+    monkeypatch.setattr(pipeline.run, "_check", check_then_append)
+    out = tmp_path / "r"
+    result = invoke(
+        "import", path, "--db", any_db, "--as-of", AS_OF, "--report-dir", out, "--chunk-size", "2"
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: d.csv: the file changed while it was being imported (is it still being written?); "
+        "nothing was committed\n"
+    )
+    assert query(any_db, "SELECT COUNT(*) FROM dependents") == [(0,)]
+    assert not out.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -191,6 +192,26 @@ def test_a_password_protected_workbook_is_named_as_such(tmp_path):
     (tmp_path / "locked.xlsx").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 504)
     with pytest.raises(FileError, match=r"locked\.xlsx: the workbook is password-protected \(or an old"):
         open_source(tmp_path / "locked.xlsx")
+
+
+def test_a_csv_that_grows_while_it_is_read_is_refused_after_the_last_chunk(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text(), encoding="utf-8")
+    src = open_source(path)
+    with path.open("a", encoding="utf-8") as fh:  # the export is still being written
+        fh.write("Late,Row,1,2\r\n")
+    chunks = src.chunks(1)
+    assert len(next(chunks)) == 1
+    with pytest.raises(FileError, match=r"in\.csv: the file changed while it was being imported"):
+        list(chunks)
+
+
+def test_a_workbook_saved_again_while_it_is_read_is_refused(tmp_path):
+    path = xlsx(tmp_path / "in.xlsx", [HEADER, *ROWS])
+    src = open_source(path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    with pytest.raises(FileError, match="the file changed while it was being imported"):
+        list(src.chunks(1000))
 
 
 def test_missing_and_empty_files(tmp_path):
