@@ -116,7 +116,7 @@ CONTROL = [
     # U+FFFD, the mark of unreadable text (and what the reports show for a control character)
     ("lastName", "Le\ufffde", "LAST_NAME_INVALID"),
     ("lastName", "Le\ufffee", None),  # its neighbours are text
-    ("lastName", "Zoë 李", None),  # other characters whose UTF-8 starts like U+FFFD's are text
+    ("lastName", "Ｌｅｅ", None),  # fullwidth letters: UTF-8 starts like U+FFFD, and they are text
 ]
 
 
