@@ -29,8 +29,8 @@ XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 DELIMITERS = (",", ";", "\t")
 BLOCK = 1 << 20
 MAX_XLSX_UNCOMPRESSED = 2 << 30  # 2 GiB of XML is far beyond Excel's 1,048,576 rows
-OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # the compound-file header of .xls and encrypted .xlsx
 MAX_XLSX_RATIO = 200  # zip bombs compress thousands of times over; real sheets 5-20x
+OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # the compound-file header of .xls and encrypted .xlsx
 
 
 @dataclass
