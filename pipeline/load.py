@@ -18,6 +18,7 @@ true while the checks run, and each rule sees the whole file however it was chun
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Connection
 from pipeline import bulk, db, indexes
 
 SELF_SERVICE_LIMIT = 4
+NAME_KEY_LENGTH = db.NAME_KEY.length  # characters of the natural key's folded names
 CHANNELS = ("self-service", "contact-centre")
 
 # What a staged row carries into ``dependents``; the rest (id, times, run) is the run's own.
@@ -234,11 +236,25 @@ ORDER BY customer_id, source_row
 
 
 def name_key(frame: pd.DataFrame) -> pd.Series:
-    """Casefolded trimmed ``first<US>last`` where both names and the birth date are present."""
+    """Casefolded trimmed ``first<US>last`` where both names and the birth date are present.
+
+    Casefolding can lengthen a name (``ß`` -> ``ss``, up to three characters for one), so two
+    255-character CareCycle names may fold to more than the column's 511. Such a key is
+    stored as ``#`` and the SHA-256 of the folded pair instead: a pair always holds the
+    separator and a digest never does, so the two forms cannot meet. Only those rare rows
+    are hashed one by one."""
     if not {"first_name", "last_name", "date_of_birth__value"} <= set(frame):
         return pd.Series(pd.NA, index=frame.index, dtype="str")
     key = frame["first_name"].str.casefold() + "\x1f" + frame["last_name"].str.casefold()
+    long = key.str.len().gt(NAME_KEY_LENGTH).fillna(False).astype(bool)
+    if long.any():
+        key = key.copy()
+        key[long] = [_digest(k) for k in key[long]]
     return key.where(frame["date_of_birth__value"].notna())
+
+
+def _digest(key: str) -> str:
+    return "#" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def id_prefix(when: datetime, entropy: bytes) -> str:

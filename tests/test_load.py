@@ -110,6 +110,24 @@ def test_duplicates_in_the_file_by_trimmed_casefolded_names(any_db, tmp_path, ch
     assert stored(any_db) == 3
 
 
+def test_names_that_fold_longer_than_the_key_column_still_make_a_natural_key(any_db, tmp_path):
+    """CareCycle allows 255-character names; ``ß`` and ``ẞ`` both fold to ``ss``, so these
+    names fold to 510 characters each, past the 511 of the key column for the pair."""
+    sharp, capital = "ß" * 255, "ẞ" * 255
+    rows = [
+        [C1, sharp, sharp, "2015-01-01"],
+        [C1, capital, sharp, "2015-01-01"],  # the same name, case-insensitively
+        [C1, sharp, sharp[:-1] + "s", "2015-01-01"],  # another name
+    ]
+    code, codes = run_import(any_db, tmp_path, rows, "--profile", "carecycle", "--channel", "contact-centre")
+    assert code == 1 and codes == {3: ["DUPLICATE_IN_FILE"]}
+    assert stored(any_db) == 2
+    keys = query(any_db, "SELECT name_key FROM dependents")
+    assert all(k.startswith("#") and len(k) == 65 for (k,) in keys)
+    _, codes = run_import(any_db, tmp_path, rows[1:2], "--profile", "carecycle", name="again.csv")
+    assert codes == {2: ["DEPENDENT_ALREADY_EXISTS"]}
+
+
 def test_dependent_already_in_the_database(any_db, tmp_path):
     run_import(any_db, tmp_path, [kid(1)], name="first.csv")
     _, codes = run_import(any_db, tmp_path, [[C1, "kid1", " JONES", "2015-01-01"], kid(2)], name="again.csv")
