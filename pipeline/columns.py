@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipeline.errors import FileError
+from pipeline.errors import FileError, shown
 from schemas.fields import FIELDS, Field
 from schemas.rules import Profile
 
@@ -40,7 +40,7 @@ class ColumnMap:
     def warnings(self) -> list[str]:
         if not self.ignored:
             return []
-        return [f"ignored unknown column(s): {', '.join(self.ignored)}"]
+        return [f"ignored unknown column(s): {', '.join(shown(h) for h in self.ignored)}"]
 
     @property
     def positions(self) -> dict[str, int]:

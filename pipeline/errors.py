@@ -7,6 +7,12 @@ messages name the file, row or column, never a cell's value (which may be PII).
 from __future__ import annotations
 
 
+def shown(name: str) -> str:
+    """A name from the file (a header, a sheet) as a message may print it: characters that
+    are not printable are escaped, so a file cannot send the terminal its own control codes."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+
+
 class PipelineError(Exception):
     """Base: an import could not run; nothing was written."""
 

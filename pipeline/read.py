@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from pipeline.errors import FileError
+from pipeline.errors import FileError, shown
 
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 DELIMITERS = (",", ";", "\t")
@@ -268,7 +268,7 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
         names = book.sheet_names
         name = sheet or names[0]
         if name not in names:
-            raise FileError(f"{path.name}: no sheet named {name!r} (sheets: {', '.join(names)})")
+            raise FileError(f"{path.name}: no sheet named {name!r} (sheets: {', '.join(map(shown, names))})")
         data = book.get_sheet_by_name(name)
     except CalamineError as exc:
         raise FileError(f"{path.name}: cannot read the workbook ({type(exc).__name__})") from None

@@ -41,6 +41,11 @@ def test_unknown_columns_are_ignored_with_a_warning_naming_them():
     assert cmap.warnings == ["ignored unknown column(s): Shoe size, Team"]
 
 
+def test_a_header_cannot_send_the_terminal_control_codes():
+    cmap = match(["customerId", "firstName", "lastName", "birthDate", "\x1b]0;owned\x07Notes"], ADD, "f.csv")
+    assert cmap.warnings == ["ignored unknown column(s): \\x1b]0;owned\\x07Notes"]
+
+
 def test_a_missing_required_column_is_named():
     with pytest.raises(FileError, match=r"^f\.csv: missing required column\(s\): birthDate$"):
         match(["customerId", "firstName", "lastName"], ADD, "f.csv")
