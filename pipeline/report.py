@@ -215,6 +215,7 @@ class Pending:
         self.created = not out_dir.exists()
         self.partial = out_dir / f".{stem}.partial"
         self.paths: dict[str, Path] = {}
+        self.committed = False  # set by the import once its data is committed
 
     def prepare(self) -> None:
         """Make the hidden folder before any database work, so a report folder that cannot be
@@ -241,11 +242,14 @@ class Pending:
                 path.replace(final[kind])
             self.partial.rmdir()
         except OSError as exc:
-            raise ReportsNotPublished(
-                f"run {run.id} finished ({run.status}), but its reports could not be moved into "
-                f"{self.out_dir} ({exc.strerror or exc}); `dependents report {run.id}` writes them again"
-            ) from None
+            raise self.unpublished(run, exc.strerror or str(exc)) from None
         return final
+
+    def unpublished(self, run: Run, reason: str) -> ReportsNotPublished:
+        return ReportsNotPublished(
+            f"run {run.id} finished ({run.status}), but its reports could not be moved into "
+            f"{self.out_dir} ({reason}); `dependents report {run.id}` writes them again"
+        )
 
     def discard(self) -> None:
         shutil.rmtree(self.partial, ignore_errors=True)

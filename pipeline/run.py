@@ -31,6 +31,7 @@ from pipeline.validate import Validator
 from schemas import DEFAULT_PROFILE, PROFILES, parse
 
 EXIT_OK, EXIT_REJECTS, EXIT_FILE, EXIT_ABORTED, EXIT_DATABASE = 0, 1, 2, 3, 4
+_STOPPED = {"KeyboardInterrupt": "stopped by Ctrl-C", "Terminated": "stopped by SIGTERM"}
 
 
 class Progress(Protocol):
@@ -107,8 +108,11 @@ def import_file(url: str, path: Path, options: Options) -> Outcome:
             _load(conn, src, cmap, validator, run, options, spool, counts, pending, warnings)
         reports = pending.publish(run)
         return Outcome(run, counts, reports, warnings, options.include_pii)
-    except BaseException:
+    except BaseException as exc:
         pending.discard()
+        if pending.committed and not isinstance(exc, PipelineError):
+            # Ctrl-C or SIGTERM after the commit: the data is in; say so, not "nothing committed".
+            raise pending.unpublished(run, _STOPPED.get(type(exc).__name__, type(exc).__name__)) from None
         raise
     finally:
         if options.progress:
@@ -159,6 +163,7 @@ def _load(
                 pending.write(run, counts, spool.frames())
                 recorded.result()
             trans.commit()
+            pending.committed = True
             if loader.set_aside and loader.set_aside.note:
                 warnings.append(loader.set_aside.note)
             return
