@@ -26,16 +26,9 @@ from pipeline.errors import ReportError, ReportsNotPublished
 from pipeline.ledger import Run
 from pipeline.normalise import FORMULA_START
 from pipeline.pii import open_private
-from pipeline.report_xlsx import RejectsXlsx
-from schemas import parse
+from pipeline.report_xlsx import RejectsXlsx, visible
 
 REPORT_COLUMNS = ["row", "codes", "messages"]
-
-
-def visible(cells: pd.Series) -> pd.Series:
-    """A control character (what ``<FIELD>_INVALID`` rejects) becomes U+FFFD, which a reviewer
-    can see and a spreadsheet program can open: a raw NUL cuts a CSV cell short in some."""
-    return cells.astype("str").str.replace(parse.CONTROL, "\ufffd", regex=True)
 
 
 def defuse(cells: pd.Series) -> pd.Series:
