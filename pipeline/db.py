@@ -249,10 +249,15 @@ def _pg_advisory_lock(conn: Connection) -> None:
     try:
         conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": PG_LOCK_KEY})
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+        if lock_refused(exc):
             raise DatabaseError(_WAITED.format(LOCK_WAIT_SECONDS)) from None
         raise
     conn.exec_driver_sql("RESET lock_timeout")
+
+
+def lock_refused(exc: OperationalError) -> bool:
+    """PostgreSQL gave up on a lock (``lock_timeout`` or ``NOWAIT``): SQLSTATE 55P03."""
+    return getattr(exc.orig, "sqlstate", None) == "55P03"  # lock_not_available
 
 
 def _unlock(conn: Connection, kind: str) -> None:

@@ -31,7 +31,6 @@ from pipeline import db
 MODES = ("auto", "always", "never")
 MIN_ROWS = 100_000  # below this the per-row work is under a second: never lock the table for it
 NATURAL_KEY = "ux_dependents_natural_key"
-LOCK_NOT_AVAILABLE = "55P03"
 
 # What is set aside: the natural-key index and the foreign keys of ``dependents``, as
 # (drop, create) statements written by the catalogue itself, names and options included.
@@ -120,7 +119,7 @@ def _lock(conn: Connection, wait: bool) -> bool:
         with conn.begin_nested():  # a refused lock rolls back to here, not the whole import
             conn.exec_driver_sql(sql)
     except sa.exc.OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        if db.lock_refused(exc):
             return False
         raise
     return True
