@@ -248,7 +248,6 @@ def name_key(frame: pd.DataFrame) -> pd.Series:
     key = frame["first_name"].str.casefold() + "\x1f" + frame["last_name"].str.casefold()
     long = key.str.len().gt(NAME_KEY_LENGTH).fillna(False).astype(bool)
     if long.any():
-        key = key.copy()
         key[long] = [_digest(k) for k in key[long]]
     return key.where(frame["date_of_birth__value"].notna())
 

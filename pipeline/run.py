@@ -22,7 +22,7 @@ from typing import Protocol
 import pandas as pd
 
 from pipeline import columns, db, ledger, load, report
-from pipeline.errors import AlreadyImported, PipelineError
+from pipeline.errors import AlreadyImported, PipelineError, Terminated
 from pipeline.normalise import normalise
 from pipeline.notifications import assemble, with_details
 from pipeline.read import Source, open_source
@@ -31,7 +31,7 @@ from pipeline.validate import Validator
 from schemas import DEFAULT_PROFILE, PROFILES, parse
 
 EXIT_OK, EXIT_REJECTS, EXIT_FILE, EXIT_ABORTED, EXIT_DATABASE = 0, 1, 2, 3, 4
-_STOPPED = {"KeyboardInterrupt": "stopped by Ctrl-C", "Terminated": "stopped by SIGTERM"}
+_STOPPED = {KeyboardInterrupt: "stopped by Ctrl-C", Terminated: "stopped by SIGTERM"}
 
 
 class Progress(Protocol):
@@ -112,7 +112,7 @@ def import_file(url: str, path: Path, options: Options) -> Outcome:
         pending.discard()
         if pending.committed and not isinstance(exc, PipelineError):
             # Ctrl-C or SIGTERM after the commit: the data is in; say so, not "nothing committed".
-            raise pending.unpublished(run, _STOPPED.get(type(exc).__name__, type(exc).__name__)) from None
+            raise pending.unpublished(run, _STOPPED.get(type(exc), type(exc).__name__)) from None
         raise
     finally:
         if options.progress:

@@ -27,26 +27,25 @@ class Code:
         return self.text.format(**details)
 
 
+def _not_text(prefix: str, field: str) -> Code:
+    """A text field's ``_INVALID``: a control character or U+FFFD (``parse.NOT_TEXT``)."""
+    return Code(
+        f"{prefix}_INVALID",
+        f"{field} holds a control character (such as NUL) or \ufffd, the mark of unreadable text.",
+    )
+
+
 CATALOGUE: tuple[Code, ...] = (
     Code("CUSTOMER_ID_REQUIRED", "customerId is required."),
     Code("CUSTOMER_ID_INVALID", "customerId is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)."),
     Code("FIRST_NAME_REQUIRED", "firstName is required."),
     Code("FIRST_NAME_TOO_LONG", "firstName is longer than {limit} characters."),
-    Code(
-        "FIRST_NAME_INVALID",
-        "firstName holds a control character (such as NUL) or \ufffd, the mark of unreadable text.",
-    ),
+    _not_text("FIRST_NAME", "firstName"),
     Code("MIDDLE_NAME_TOO_LONG", "middleName is longer than {limit} characters."),
-    Code(
-        "MIDDLE_NAME_INVALID",
-        "middleName holds a control character (such as NUL) or \ufffd, the mark of unreadable text.",
-    ),
+    _not_text("MIDDLE_NAME", "middleName"),
     Code("LAST_NAME_REQUIRED", "lastName is required."),
     Code("LAST_NAME_TOO_LONG", "lastName is longer than {limit} characters."),
-    Code(
-        "LAST_NAME_INVALID",
-        "lastName holds a control character (such as NUL) or \ufffd, the mark of unreadable text.",
-    ),
+    _not_text("LAST_NAME", "lastName"),
     Code("BIRTH_DATE_REQUIRED", "birthDate is required."),
     Code("BIRTH_DATE_INVALID", "birthDate is not a real date in a format the import reads."),
     Code("BIRTH_DATE_IN_FUTURE", "birthDate is after the as-of date {asOf}."),
@@ -56,10 +55,7 @@ CATALOGUE: tuple[Code, ...] = (
     Code("HOME_LANGUAGE_INVALID", "homeLanguage is not one of the allowed values."),
     Code("ANNUAL_INCOME_INVALID", "annualIncome is not a whole number from {minimum} to {maximum}."),
     Code("PHONE_TOO_LONG", "phone is longer than {limit} characters."),
-    Code(
-        "PHONE_INVALID",
-        "phone holds a control character (such as NUL) or \ufffd, the mark of unreadable text.",
-    ),
+    _not_text("PHONE", "phone"),
     Code("EMAIL_TOO_LONG", "email is longer than {limit} characters."),
     Code("EMAIL_INVALID", "email is not a well-formed address."),
     Code("SSN_TOO_LONG", "ssn is longer than {limit} characters."),
@@ -70,10 +66,7 @@ CATALOGUE: tuple[Code, ...] = (
     Code("COVERAGE_END_DATE_INVALID", "coverageEndDate is not a real date in a format the import reads."),
     Code("COVERAGE_END_BEFORE_START", "coverageEndDate is before coverageStartDate."),
     Code("NOTES_TOO_LONG", "notes is longer than {limit} characters."),
-    Code(
-        "NOTES_INVALID",
-        "notes holds a control character (such as NUL) or \ufffd, the mark of unreadable text.",
-    ),
+    _not_text("NOTES", "notes"),
     Code("CUSTOMER_NOT_FOUND", "No customer with this customerId exists.", "database"),
     Code(
         "DEPENDENT_LIMIT_REACHED",
