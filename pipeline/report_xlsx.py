@@ -164,9 +164,10 @@ def _comment_note(rows: int, commented: int) -> str:
     return "on every offending cell"
 
 
-# The control characters openpyxl refuses (its ILLEGAL_CHARACTERS_RE): the rules reject a
-# value holding one, and the report shows it. Read by Python's re and by Arrow (whole columns).
-_ILLEGAL_CLASS = parse.CONTROL
+# The characters XML cannot hold (lxml refuses them, so openpyxl would fail the whole
+# workbook): the rules reject a text value holding one, and the report shows it, in any
+# column, header or file name. Read by Python's re and by Arrow (whole columns).
+_ILLEGAL_CLASS = parse.NOT_XML
 _ILLEGAL = re.compile(_ILLEGAL_CLASS)
 
 

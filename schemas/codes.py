@@ -28,10 +28,11 @@ class Code:
 
 
 def _not_text(prefix: str, field: str) -> Code:
-    """A text field's ``_INVALID``: a control character or U+FFFD (``parse.NOT_TEXT``)."""
+    """A text field's ``_INVALID``: a control character, U+FFFE, U+FFFF or U+FFFD (``parse.NOT_TEXT``)."""
     return Code(
         f"{prefix}_INVALID",
-        f"{field} holds a control character (such as NUL) or \ufffd, the mark of unreadable text.",
+        f"{field} holds a control character (such as NUL), a noncharacter (U+FFFE, U+FFFF) "
+        "or \ufffd, the mark of unreadable text.",
     )
 
 

@@ -29,10 +29,13 @@ INTEGER = r"[+-]?\d{1,20}"
 # carriage return. PostgreSQL cannot store NUL, and XML (so the rejects workbook) none of
 # them; in a spreadsheet they are the debris of a binary paste. Read by Python's re and Arrow.
 CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+# What XML 1.0, so the rejects workbook, cannot hold: those, and the noncharacters U+FFFE
+# and U+FFFF (UTF-8 can carry them; lxml refuses them).
+NOT_XML = CONTROL[:-1] + "\ufffe\uffff]"  # the characters themselves: Python's re and RE2 read them
 # What the rules refuse in text: those, and U+FFFD, the mark left where text could not be
-# read; the reports show a control character as U+FFFD, so an unfixed cell is refused again.
-NOT_TEXT = CONTROL[:-1] + "\ufffd]"  # the character itself: Python's re and RE2 both read it
-# Bytes that can start one of them in UTF-8 (U+FFFD is EF BF BD); nothing else can.
+# read; the reports show each of the others as U+FFFD, so an unfixed cell is refused again.
+NOT_TEXT = NOT_XML[:-1] + "\ufffd]"
+# Bytes that can start one of them in UTF-8 (U+FFFD..U+FFFF are EF BF BD..BF); nothing else can.
 _SUSPECT_BYTES = np.zeros(256, dtype=bool)
 _SUSPECT_BYTES[[*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xEF]] = True
 

@@ -259,16 +259,50 @@ def test_control_characters_become_replacement_characters_in_the_workbook_and_cs
         assert next(csv.DictReader(fh))["notes"] == "bell\ufffd and tab\tkept"
 
 
-def test_cleaning_replaces_exactly_what_openpyxl_refuses():
+def _xml_refuses(char: str) -> bool:
+    from lxml import etree
+
+    try:
+        etree.Element("t").text = char
+    except ValueError:
+        return True
+    return False
+
+
+def test_cleaning_replaces_exactly_what_xml_refuses():
+    """Every character of the Basic Multilingual Plane but the surrogates (no decoder here
+    makes one): what lxml, so openpyxl, refuses becomes U+FFFD, and nothing else changes."""
     import pandas as pd
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     from pipeline.report_xlsx import _safe, _safe_column
 
-    every = pd.Series([chr(c) for c in range(128)], dtype="str")
-    refused = [bool(ILLEGAL_CHARACTERS_RE.search(chr(c))) for c in range(128)]
-    assert (_safe_column(every) == "\ufffd").tolist() == refused
-    assert [_safe(c) == "\ufffd" for c in every] == refused
+    chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+    refused = [_xml_refuses(c) for c in chars]
+    assert sum(refused) == 31  # 29 C0 controls, U+FFFE, U+FFFF
+    cleaned = _safe_column(pd.Series(chars, dtype="str"))
+    assert (cleaned == "\ufffd").tolist() == [r or c == "\ufffd" for r, c in zip(refused, chars, strict=True)]
+    assert [c for c, r in zip(cleaned, refused, strict=True) if not r] == [
+        c for c, r in zip(chars, refused, strict=True) if not r
+    ]
+    assert [_safe(c) for c in chars] == cleaned.tolist()
+
+
+@pytest.mark.parametrize("char", ["\x07", "\ufffe", "\uffff"])
+def test_a_character_xml_cannot_hold_in_any_column_leaves_the_workbook_whole(sqlite_url, tmp_path, char):
+    """In a text field the rules refuse it; in a column no rule reads (here ``extra``) it is
+    only shown. Either way the workbook is written and shows U+FFFD."""
+    header = [*HEADER, "extra"]
+    rows = [[C1, "", "Lee", "2019-01-05", "", "", f"n{char}", f"x{char}"]]
+    invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1]), "--db", sqlite_url)
+    result = invoke(
+        "import",
+        write_csv(tmp_path / "in.csv", header, rows),
+        *("--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path / "r"),
+    )
+    assert result.exit_code == 1, result.output
+    ws = load_workbook(tmp_path / "r" / "in.rejects.xlsx")["Rejects"]
+    assert ws.cell(2, 2).value == "FIRST_NAME_REQUIRED;NOTES_INVALID"
+    assert [ws.cell(2, 10).value, ws.cell(2, 11).value] == ["n\ufffd", "x\ufffd"]
 
 
 def test_a_cell_longer_than_excel_holds_is_cut_in_the_workbook_and_whole_in_the_csv(sqlite_url, tmp_path):

@@ -115,7 +115,10 @@ CONTROL = [
     ("email", "ella\x00@example.com", "EMAIL_INVALID"),
     # U+FFFD, the mark of unreadable text (and what the reports show for a control character)
     ("lastName", "Le\ufffde", "LAST_NAME_INVALID"),
-    ("lastName", "Le\ufffee", None),  # its neighbours are text
+    # the noncharacters beside it: UTF-8 carries them, XML (so the rejects workbook) cannot
+    ("lastName", "Le\ufffee", "LAST_NAME_INVALID"),
+    ("notes", "x\uffff", "NOTES_INVALID"),
+    ("lastName", "Le\ufffce", None),  # the last character before them is text
     ("lastName", "Ｌｅｅ", None),  # fullwidth letters: UTF-8 starts like U+FFFD, and they are text
 ]
 
@@ -212,3 +215,16 @@ def test_the_byte_scan_for_control_characters_only_clears_never_condemns():
     column = pd.concat([pd.Series(["Ann", "B\x00b"], dtype="str"), pd.Series([None, "Cy"], dtype="str")])
     assert free_of_control(column.reset_index(drop=True)).tolist() == [True, False, True, True]
     assert free_of_control(pd.Series(["Ann", "B\x00b", "Cy"], dtype="str").iloc[2:]).tolist() == [True]
+
+
+def test_every_character_the_rules_refuse_starts_with_a_byte_the_scan_looks_for():
+    """The scan may clear a column only if no refused character can hide from it."""
+    import re
+
+    import pyarrow as pa
+
+    from schemas.parse import NOT_TEXT, _suspect_byte_in
+
+    refused = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and re.match(NOT_TEXT, chr(c))]
+    assert len(refused) == 32  # 29 C0 controls, U+FFFD, U+FFFE, U+FFFF
+    assert all(_suspect_byte_in(pa.array([f"a{c}b"])) for c in refused)
