@@ -56,13 +56,10 @@ class Layout:
         return self.fields.get("ssn")
 
     @cached_property
-    def _report_positions(self) -> dict[str, int]:
+    def report_positions(self) -> dict[str, int]:
+        """Where each field's cell is among the report's input columns (for marking it)."""
         where = {pos: i for i, pos in enumerate(self.shown)}
         return {name: where[pos] for name, pos in self.fields.items() if pos in where}
-
-    def report_position(self, field_name: str | None) -> int | None:
-        """Where a field's cell is among the report's input columns (for marking it)."""
-        return self._report_positions.get(field_name) if field_name else None
 
     def table(self, rejects: pd.DataFrame) -> pd.DataFrame:
         """Rejected rows as the report shows them: row, codes, messages, then the input's cells."""
