@@ -147,7 +147,7 @@ def cli() -> None:
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
-    default=50_000,
+    default=run_lib.CHUNK_SIZE,
     show_default=True,
     help="Rows per chunk; memory grows with this, not with the file.",
 )

@@ -40,6 +40,13 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
+# Rows per chunk. Pandera's lazy validation costs about 0.15 s a chunk whatever its size (it
+# gathers each failing column's cases into frames): 100,000 rather than 50,000 took 0.6-1.0 s
+# off a million rows' checks, for 30-50 MB more peak memory (PostgreSQL 417-440 MB, SQLite
+# 522-529 MB, 1,000,000 rows).
+CHUNK_SIZE = 100_000
+
+
 @dataclass
 class Options:
     """Everything ``dependents import`` can be told; defaults are the CLI's defaults."""
@@ -51,7 +58,7 @@ class Options:
     encoding: str | None = None
     delimiter: str | None = None
     sheet: str | None = None
-    chunk_size: int = 50_000
+    chunk_size: int = CHUNK_SIZE
     report_dir: Path | None = None
     dry_run: bool = False
     force: bool = False
