@@ -26,7 +26,6 @@ import pyarrow.json as pa_json
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, Reference
-from openpyxl.comments import Comment
 from openpyxl.comments.comment_sheet import CommentRecord
 from openpyxl.styles import Font, NamedStyle, PatternFill
 from openpyxl.utils import get_column_letter
@@ -126,12 +125,21 @@ class RejectsXlsx:
         marked = marks["row"].unique()
         take = marked[: max(0, MAX_COMMENTS - self.commented)]
         self.commented += len(take)
-        notes = marks[marks["row"].isin(take)].groupby(["row", "column"], sort=True)["note"].agg("\n".join)
-        for (row, column), text in notes.items():
-            cell = WriteOnlyCell(self.sheet)
-            cell.row, cell.column = int(rows[row]), FIRST_INPUT_COLUMN + int(column) + 1
-            cell.comment = Comment(text, "dependents", height=120, width=320)
-            self.sheet._comments.append(CommentRecord.from_cell(cell))
+        chosen = marks[marks["row"].isin(take)]
+        refs = [
+            f"{_letter(FIRST_INPUT_COLUMN + c)}{rows[r]}"
+            for r, c in zip(chosen["row"], chosen["column"], strict=True)
+        ]
+        notes = (
+            chosen.assign(ref=refs)
+            .groupby(["row", "column"], sort=True)
+            .agg({"ref": "first", "note": "\n".join})
+        )
+        for ref, text in zip(notes["ref"], notes["note"], strict=True):
+            # What ``CommentRecord.from_cell`` makes of a cell's ``Comment``, without the cell.
+            record = CommentRecord(ref=ref, author="dependents", height=120, width=320)
+            record.text.t = text
+            self.sheet._comments.append(record)
 
     def close(self, run: Run, counts: Counter, include_pii: bool) -> None:
         if self.columns is None:
