@@ -203,3 +203,23 @@ def test_ids_are_version_7_and_ascend_in_customer_order_within_a_run(any_db, tmp
     first_run = sorted((r for r in found if r[3] == found[0][3]), key=lambda r: str(r[0]))
     # In the first run: C1's rows (rows 5-7) then C2's (rows 2-4), each in file order.
     assert [r[2] for r in first_run] == [5, 6, 7, 2, 3, 4]
+
+
+def test_sqlite_sorts_only_the_keys_of_the_rows_it_inserts(tmp_path):
+    """SQLite's insert reads the staged rows by rowid in ``dependents_order``'s order: no sort
+    of whole rows through its temporary file (12.3 -> 9.4 s for a million rows)."""
+    from pipeline import load
+
+    engine = db.engine_for(f"sqlite:///{tmp_path / 'plan.db'}")
+    db.init(engine)
+    with engine.connect() as conn:
+        for table in load.WORK_TABLES:
+            db.fresh_temp_table(conn, table)
+        sql = load.SQLITE_INSERT_SQL.format(
+            data=", ".join(load.DATA), id=load._ID["sqlite"], own=load._OWN_VALUES
+        )
+        params = {"prefix": "0" * 24, "now": "2026-11-22", "run_id": "r"}
+        plan = [row[-1] for row in conn.execute(sa.text("EXPLAIN QUERY PLAN " + sql), params)]
+    engine.dispose()
+    assert any("USING INTEGER PRIMARY KEY" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
