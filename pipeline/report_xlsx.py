@@ -5,11 +5,9 @@ Sheet ``Rejects`` (first, so a corrected workbook imports as it is): ``row``, ``
 its codes. Sheet ``Summary``: the run and rejected rows per code, with a bar chart.
 
 openpyxl makes the workbook: its package, styles, comments, summary and chart. The Rejects
-sheet's rows are the exception: openpyxl spends about 15 µs on each cell it writes (a cell
-object, then an element), 9 of a 1,000,000-row import's 20 seconds for its 50,000 rejected
-rows. So those rows are built here a column at a time, as the same SpreadsheetML openpyxl
-writes (inline-string cells, never a formula; the row number a number), and streamed into
-openpyxl's write-only sheet in its place. Memory does not grow with the rejects.
+sheet's rows are the exception: openpyxl spends about 15 µs on each cell it writes, 9 s for
+the 50,000 rejected rows of a million-row file, so they are built a column at a time
+(``pipeline.sheet_xml``), ``BATCH`` rows at a time: memory does not grow with the rejects.
 """
 
 from __future__ import annotations
@@ -29,10 +27,8 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.comments.comment_sheet import CommentRecord
 from openpyxl.styles import Font, NamedStyle, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._writer import WorksheetWriter
-from openpyxl.xml.constants import SHEET_MAIN_NS
-from openpyxl.xml.functions import xmlfile
 
+from pipeline import sheet_xml
 from pipeline.ledger import Run
 from pipeline.pii import open_private
 from schemas import parse
@@ -76,16 +72,18 @@ class RejectsXlsx:
         offending[marks["row"].to_numpy(), marks["column"].to_numpy()] = True
         rows = np.arange(self.rows + 2, self.rows + 2 + len(table))  # the header is row 1
         self._comment(marks, rows)
-        refs = _text(pc.cast(pa.array(rows), pa.large_string()))
+        refs = sheet_xml.refs(rows)
         cells = [
-            _number_cells("A", refs, table["row"]),
-            _text_cells("B", refs, _text(table["codes"])),
-            _text_cells("C", refs, _text(table["messages"])),
+            sheet_xml.number_cells("A", refs, table["row"]),
+            sheet_xml.text_cells("B", refs, sheet_xml.text(table["codes"])),
+            sheet_xml.text_cells("C", refs, sheet_xml.text(table["messages"])),
         ]
+        rejected, plain = sheet_xml.text(self._rejected), sheet_xml.text("")
         for j, name in enumerate(inputs.columns):
-            style = pc.if_else(pa.array(offending[:, j]), _text(self._rejected), _text(""))
-            cells.append(_text_cells(_letter(FIRST_INPUT_COLUMN + j), refs, _text(inputs[name]), style))
-        self._write(refs, cells)
+            style = pc.if_else(pa.array(offending[:, j]), rejected, plain)
+            column = sheet_xml.letter(FIRST_INPUT_COLUMN + j)
+            cells.append(sheet_xml.text_cells(column, refs, sheet_xml.text(inputs[name]), style))
+        self._sheet_data.send(sheet_xml.rows_xml(refs, cells))
         self.rows += len(table)
 
     def _start(self, table: pd.DataFrame) -> None:
@@ -98,12 +96,13 @@ class RejectsXlsx:
         self.book.add_named_style(NamedStyle(REJECTED_STYLE, fill=WARNING_FILL))
         self._rejected = f' s="{self._style_id(style=REJECTED_STYLE)}"'
         bold = f' s="{self._style_id(font=HEADER_FONT)}"'
-        self._sheet_data = _sheet_data(self.sheet, self.path.with_name(f".{self.path.name}.sheet.xml"))
-        refs = pa.array(["1"], pa.large_string())
-        self._write(
-            refs,
-            [_text_cells(_letter(i), refs, _text(_safe(str(c))), bold) for i, c in enumerate(self.columns)],
-        )
+        self._sheet_data = sheet_xml.stream(self.sheet, self.path.with_name(f".{self.path.name}.sheet.xml"))
+        refs = sheet_xml.refs(np.array([1]))
+        header = [
+            sheet_xml.text_cells(sheet_xml.letter(i), refs, sheet_xml.text(_safe(str(c))), bold)
+            for i, c in enumerate(self.columns)
+        ]
+        self._sheet_data.send(sheet_xml.rows_xml(refs, header))
 
     def _style_id(self, **style) -> int:
         """The workbook's index of a cell style (registering it), as openpyxl would write it."""
@@ -111,13 +110,6 @@ class RejectsXlsx:
         for name, value in style.items():
             setattr(cell, name, value)
         return cell.style_id
-
-    def _write(self, refs: pa.Array, cells: list[pa.Array]) -> None:
-        rows = _join('<row r="', refs, '">', *cells, "</row>")
-        xml = pc.binary_join(
-            pa.LargeListArray.from_arrays(pa.array([0, len(rows)], pa.int64()), rows), _text("")
-        )
-        self._sheet_data.send(xml[0].as_buffer())
 
     def _comment(self, marks: pd.DataFrame, rows: np.ndarray) -> None:
         """A comment on every offending cell of the first ``MAX_COMMENTS`` rows that have one
@@ -127,7 +119,7 @@ class RejectsXlsx:
         self.commented += len(take)
         chosen = marks[marks["row"].isin(take)]
         refs = [
-            f"{_letter(FIRST_INPUT_COLUMN + c)}{rows[r]}"
+            f"{sheet_xml.letter(FIRST_INPUT_COLUMN + c)}{rows[r]}"
             for r, c in zip(chosen["row"], chosen["column"], strict=True)
         ]
         notes = (
@@ -202,98 +194,6 @@ class RejectsXlsx:
             ws.add_chart(chart, "D2")
 
 
-class _RowsWriter(WorksheetWriter):
-    """openpyxl's writer for a write-only sheet (its ``get_stream``, openpyxl 3.1), over a
-    file this module can also write to: finished rows go in as bytes, between the head and
-    the tail openpyxl writes. The file is the caller's (``out``), 0600, not one in /tmp:
-    rejected rows hold personal data."""
-
-    def get_stream(self):
-        with (
-            open_private(Path(self.out), "wb") as self.raw,
-            xmlfile(self.raw) as xf,
-            xf.element("worksheet", xmlns=SHEET_MAIN_NS),
-        ):
-            try:
-                while True:
-                    el = yield
-                    if el is True:
-                        yield xf
-                    elif el is not None:
-                        xf.write(el)
-            except GeneratorExit:
-                pass
-
-    def cleanup(self) -> None:
-        Path(self.out).unlink(missing_ok=True)
-
-
-def _sheet_data(sheet, out: Path):
-    """Take over a write-only sheet's ``sheetData`` as openpyxl's own ``_write_rows`` does,
-    but receiving finished ``<row>`` XML, written to ``out``. Saving the book closes it;
-    openpyxl then writes the sheet's tail (the filter, the comments' drawing), archives the
-    sheet and calls ``cleanup``."""
-    writer = sheet._writer = _RowsWriter(sheet, out=str(out))
-    writer.write_top()
-
-    def rows():
-        xf = writer.xf.send(True)
-        with xf.element("sheetData"):
-            try:
-                while True:
-                    xml = yield
-                    xf.flush()  # openpyxl's part first, then ours, in order
-                    writer.raw.write(xml)
-            except GeneratorExit:
-                pass
-        writer.xf.send(None)
-
-    stream = rows()
-    next(stream)
-    sheet._rows = stream
-    return stream
-
-
-def _text(value) -> pa.Array | pa.Scalar:
-    """Arrow large strings (pandas' own), so every piece of a cell joins without a cast."""
-    if isinstance(value, str):
-        return pa.scalar(value, pa.large_string())
-    if isinstance(value, pd.Series):
-        value = pa.array(value.astype("str").array)
-    return value.cast(pa.large_string())
-
-
-def _join(*parts) -> pa.Array:
-    """Element-wise concatenation of strings and string columns: a cell's XML at once."""
-    return pc.binary_join_element_wise(*(_text(p) if isinstance(p, str) else p for p in parts), _text(""))
-
-
-def _letter(i: int) -> str:
-    return get_column_letter(i + 1)
-
-
-def _number_cells(letter: str, refs: pa.Array, numbers: pd.Series) -> pa.Array:
-    values = _text(pc.cast(pa.array(numbers.astype("int64").to_numpy()), pa.large_string()))
-    return _join(_text(f'<c r="{letter}'), refs, '" t="n"><v>', values, "</v></c>")
-
-
-def _text_cells(letter: str, refs: pa.Array, text: pa.Array, style: str | pa.Array = "") -> pa.Array:
-    """Inline-string cells, as openpyxl writes them: text is escaped (a CR as ``&#13;`` so
-    XML keeps it), ``xml:space="preserve"`` where it starts or ends with a space. An empty
-    cell is left out, unless it has a style: a missing name is an offending cell too."""
-    style = _text(style) if isinstance(style, str) else style
-    escaped = text
-    for raw, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;")):
-        escaped = pc.replace_substring(escaped, raw, entity)
-    padded = pc.not_equal(text, pc.utf8_trim_whitespace(text))
-    space = pc.if_else(padded, _text(' xml:space="preserve"'), _text(""))
-    ref = _join(_text(f'<c r="{letter}'), refs, '"', style)
-    full = _join(ref, ' t="inlineStr"><is><t', space, ">", escaped, "</t></is></c>")
-    bare = pc.if_else(pc.equal(style, _text("")), _text(""), _join(ref, "/>"))
-    present = pc.fill_null(pc.greater(pc.utf8_length(text), 0), False)
-    return pc.if_else(present, full, bare)
-
-
 _NOTES = pa.schema(
     [
         pa.field(
@@ -328,7 +228,7 @@ def _marks(notifications: pd.Series, positions: dict[str, int]) -> pd.DataFrame:
         {
             "row": pc.list_parent_indices(lists).to_numpy(),
             "field": notes.field("additionalData").field("field").to_pandas(),
-            "note": _join(notes.field("code"), ": ", notes.field("text")).to_pandas(),
+            "note": sheet_xml.join(notes.field("code"), ": ", notes.field("text")).to_pandas(),
         }
     )
     frame["column"] = frame["field"].map(positions)

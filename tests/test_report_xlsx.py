@@ -142,40 +142,6 @@ def test_an_empty_or_one_row_workbook_is_whole(tmp_path, rows):
     assert ws.max_row == 1 + rows and ws.auto_filter.ref.endswith(str(1 + rows))
 
 
-def _openpyxl_cell_xml(value: str) -> bytes:
-    """What openpyxl's own write-only writer makes of a text cell at D2."""
-    from io import BytesIO
-
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell._writer import write_cell
-    from openpyxl.xml.functions import xmlfile
-
-    ws = Workbook(write_only=True).create_sheet()
-    cell = WriteOnlyCell(ws, value=value)
-    cell.data_type, cell.row, cell.column = "s", 2, 4
-    out = BytesIO()
-    with xmlfile(out) as xf:
-        write_cell(xf, ws, cell)
-    return out.getvalue()
-
-
-@pytest.mark.parametrize("value", [v for v in AWKWARD if v])
-def test_a_text_cell_is_the_xml_openpyxl_itself_writes(value):
-    import pyarrow as pa
-
-    refs = pa.array(["2"], pa.large_string())
-    from lxml import etree
-
-    ours = report_xlsx._text_cells("D", refs, pa.array([value], pa.large_string()))[0].as_py().encode()
-    theirs = _openpyxl_cell_xml(value)  # ASCII with character references; ours is UTF-8
-
-    def canonical(xml: bytes) -> bytes:
-        return etree.tostring(etree.fromstring(xml), method="c14n")
-
-    assert canonical(ours) == canonical(theirs)
-
-
 def test_rows_stream_into_a_private_file_beside_the_workbook_and_go_with_it(tmp_path):
     """Not /tmp: rejected rows are personal data. Gone once saved, and gone if abandoned."""
     layout = Layout(HEADERS, fields=FIELDS)

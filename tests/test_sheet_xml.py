@@ -1,0 +1,60 @@
+"""Rows as SpreadsheetML, built column-wise: each cell is the XML openpyxl itself writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import sheet_xml
+from tests.test_report_xlsx import AWKWARD
+
+
+def _openpyxl_cell_xml(value: str) -> bytes:
+    """What openpyxl's own write-only writer makes of a text cell at D2."""
+    from io import BytesIO
+
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell._writer import write_cell
+    from openpyxl.xml.functions import xmlfile
+
+    ws = Workbook(write_only=True).create_sheet()
+    cell = WriteOnlyCell(ws, value=value)
+    cell.data_type, cell.row, cell.column = "s", 2, 4
+    out = BytesIO()
+    with xmlfile(out) as xf:
+        write_cell(xf, ws, cell)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("value", [v for v in AWKWARD if v])
+def test_a_text_cell_is_the_xml_openpyxl_itself_writes(value):
+    import pyarrow as pa
+
+    refs = pa.array(["2"], pa.large_string())
+    from lxml import etree
+
+    ours = sheet_xml.text_cells("D", refs, pa.array([value], pa.large_string()))[0].as_py().encode()
+    theirs = _openpyxl_cell_xml(value)  # ASCII with character references; ours is UTF-8
+
+    def canonical(xml: bytes) -> bytes:
+        return etree.tostring(etree.fromstring(xml), method="c14n")
+
+    assert canonical(ours) == canonical(theirs)
+
+
+def test_a_row_number_is_a_number_cell_and_an_empty_cell_only_its_style():
+    import pyarrow as pa
+
+    refs = sheet_xml.refs(np.array([7, 8]))
+    assert sheet_xml.refs(np.array([7])).to_pylist() == ["7"]
+    numbers = sheet_xml.number_cells("A", refs, pd.Series([12, 13]))
+    assert numbers.to_pylist() == ['<c r="A7" t="n"><v>12</v></c>', '<c r="A8" t="n"><v>13</v></c>']
+    values = pa.array(["", None], pa.large_string())
+    styled = pa.array([' s="3"', ""], pa.large_string())
+    assert sheet_xml.text_cells("E", refs, values, styled).to_pylist() == ['<c r="E7" s="3"/>', ""]
+    xml = sheet_xml.rows_xml(refs, [numbers]).to_pybytes().decode()
+    assert (
+        xml == '<row r="7"><c r="A7" t="n"><v>12</v></c></row><row r="8"><c r="A8" t="n"><v>13</v></c></row>'
+    )
