@@ -18,7 +18,7 @@ from pathlib import Path
 AS_OF = date(2026, 11, 22)
 
 
-def importer(url: str, path: str, chunk_size: int | None = None, rebuild_indexes: str = "auto") -> int:
+def importer(url: str, path: str, rebuild_indexes: str = "auto") -> int:
     """The product: every rule, the database checks, one transaction, all four reports."""
     from pipeline.run import Options, import_file
 
@@ -27,7 +27,6 @@ def importer(url: str, path: str, chunk_size: int | None = None, rebuild_indexes
             as_of=AS_OF,
             report_dir=Path(out),
             force=True,
-            chunk_size=chunk_size or Options.chunk_size,
             rebuild_indexes=rebuild_indexes,
         )
         return import_file(url, Path(path), options).run.rows_read

@@ -98,7 +98,11 @@ def letter(i: int) -> str:
 
 def refs(rows: np.ndarray) -> pa.Array:
     """Sheet row numbers as the text every cell reference of those rows ends with."""
-    return pc.cast(pa.array(rows), pa.large_string())
+    return _digits(rows)
+
+
+def _digits(numbers: np.ndarray) -> pa.Array:
+    return pc.cast(pa.array(numbers), pa.large_string())
 
 
 def rows_xml(row_refs: pa.Array, cells: list[pa.Array]) -> pa.Buffer:
@@ -111,21 +115,21 @@ def rows_xml(row_refs: pa.Array, cells: list[pa.Array]) -> pa.Buffer:
 
 
 def number_cells(letter: str, refs: pa.Array, numbers: pd.Series) -> pa.Array:
-    values = text(pc.cast(pa.array(numbers.astype("int64").to_numpy()), pa.large_string()))
-    return join(text(f'<c r="{letter}'), refs, '" t="n"><v>', values, "</v></c>")
+    values = _digits(numbers.to_numpy(dtype="int64"))
+    return join(f'<c r="{letter}', refs, '" t="n"><v>', values, "</v></c>")
 
 
 def text_cells(letter: str, refs: pa.Array, values: pa.Array, style: str | pa.Array = "") -> pa.Array:
     """Inline-string cells, as openpyxl writes them: text is escaped (a CR as ``&#13;`` so
     XML keeps it), ``xml:space="preserve"`` where it starts or ends with a space. An empty
     cell is left out, unless it has a style: a missing name is an offending cell too."""
-    style = text(style) if isinstance(style, str) else style
+    style = text(style)
     escaped = values
     for raw, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;")):
         escaped = pc.replace_substring(escaped, raw, entity)
     padded = pc.not_equal(values, pc.utf8_trim_whitespace(values))
     space = pc.if_else(padded, text(' xml:space="preserve"'), text(""))
-    ref = join(text(f'<c r="{letter}'), refs, '"', style)
+    ref = join(f'<c r="{letter}', refs, '"', style)
     full = join(ref, ' t="inlineStr"><is><t', space, ">", escaped, "</t></is></c>")
     bare = pc.if_else(pc.equal(style, text("")), text(""), join(ref, "/>"))
     present = pc.fill_null(pc.greater(pc.utf8_length(values), 0), False)
