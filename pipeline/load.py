@@ -109,7 +109,7 @@ accepted_order = sa.Table(
     sa.Column("stage_rowid", sa.Integer, nullable=False),
     prefixes=["TEMPORARY"],
 )
-WORK_TABLES = (stage, held, refused, repeated, repeats, crowded, over, verdicts, accepted_order)
+WORK_TABLES = (stage, held, refused, repeated, repeats, crowded, over, verdicts)
 
 VERDICTS = {
     1: "CUSTOMER_NOT_FOUND",
@@ -366,6 +366,7 @@ class Loader:
         index and foreign key afterwards instead of checking row by row (``pipeline.indexes``)."""
         template = INSERT_SQL
         if self.kind == "sqlite":
+            db.fresh_temp_table(self.conn, accepted_order)
             self.conn.exec_driver_sql(SQLITE_ORDER_SQL)  # rowids 1, 2, ... in that order
             template = SQLITE_INSERT_SQL
         sql = template.format(data=", ".join(DATA), id=_ID[self.kind], own=_OWN_VALUES)

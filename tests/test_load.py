@@ -213,7 +213,7 @@ def test_sqlite_sorts_only_the_keys_of_the_rows_it_inserts(tmp_path):
     engine = db.engine_for(f"sqlite:///{tmp_path / 'plan.db'}")
     db.init(engine)
     with engine.connect() as conn:
-        for table in load.WORK_TABLES:
+        for table in (*load.WORK_TABLES, load.accepted_order):
             db.fresh_temp_table(conn, table)
         sql = load.SQLITE_INSERT_SQL.format(
             data=", ".join(load.DATA), id=load._ID["sqlite"], own=load._OWN_VALUES
