@@ -1,6 +1,6 @@
-"""``--rebuild-indexes``: a large PostgreSQL load sets the natural-key index and the customer
-foreign key aside and rebuilds them before the commit; the rows, the rules and the schema come
-out the same, and a failure puts everything back."""
+"""``--rebuild-indexes``: a large PostgreSQL load sets the primary key, the natural-key index
+and the customer foreign key aside and rebuilds them before the commit; the rows, the rules
+and the schema come out the same, and a failure puts everything back."""
 
 from __future__ import annotations
 
@@ -33,6 +33,12 @@ def index_oid(url: str) -> int:
     return query(url, "SELECT CAST(to_regclass(:name) AS oid)", name=indexes.NATURAL_KEY)[0][0]
 
 
+def key_oid(url: str) -> int:
+    """The primary key's index: a new oid once rebuilt."""
+    sql = "SELECT CAST(conindid AS integer) FROM pg_constraint WHERE conrelid = 'dependents'::regclass"
+    return query(url, sql + " AND contype = 'p'")[0][0]
+
+
 def import_rows(url: str, tmp: Path, rows: list[list[str]], mode: str) -> run.Outcome:
     """Import through the library, to see what the insert did with the indexes."""
     if not query(url, "SELECT id FROM customers"):
@@ -56,7 +62,7 @@ def test_auto_rebuilds_only_large_loads_that_at_least_double_the_table(rows, sto
 
 
 def test_always_rebuilds_and_the_rules_and_schema_come_out_the_same(pg_url, tmp_path):
-    before, oid = schema(pg_url), index_oid(pg_url)
+    before, oid, key = schema(pg_url), index_oid(pg_url), key_oid(pg_url)
     rows = [kid(1), kid(1), [C1, "", "Jones", "2015-02-01"], kid(2), kid(3), kid(4), kid(5), kid(6, C2)]
     code, codes = run_import(pg_url, tmp_path, rows, "--rebuild-indexes", "always")
     assert code == 1
@@ -66,10 +72,10 @@ def test_always_rebuilds_and_the_rules_and_schema_come_out_the_same(pg_url, tmp_
         8: ["DEPENDENT_LIMIT_REACHED"],
     }
     assert stored(pg_url) == 5
-    assert schema(pg_url) == before and index_oid(pg_url) != oid
+    assert schema(pg_url) == before and index_oid(pg_url) != oid and key_oid(pg_url) != key
 
 
-def test_the_rebuilt_index_and_foreign_key_still_guard_the_table(pg_url, tmp_path):
+def test_the_rebuilt_keys_index_and_foreign_key_still_guard_the_table(pg_url, tmp_path):
     outcome = import_rows(pg_url, tmp_path, [kid(1)], "always")
     assert outcome.run.accepted == 1
     engine = db.engine_for(pg_url)
@@ -82,7 +88,35 @@ def test_the_rebuilt_index_and_foreign_key_still_guard_the_table(pg_url, tmp_pat
         orphan = {**twin, "customer_id": "99999999-9999-4999-8999-999999999999"}
         with pytest.raises(sa.exc.IntegrityError, match="dependents_customer_id_fkey"):
             conn.execute(sa.insert(db.dependents).values(orphan))
+        conn.rollback()
+        same_id = {**existing, "first_name": "Other"}
+        with pytest.raises(sa.exc.IntegrityError, match="dependents_pkey"):
+            conn.execute(sa.insert(db.dependents).values(same_id))
     engine.dispose()
+
+
+@pytest.fixture
+def referenced_key(pg_url):
+    """Another table's foreign key to ``dependents.id`` (dropped again, so the next test's
+    fresh tables can be made)."""
+    engine = db.engine_for(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE dependent_notes (dependent_id uuid REFERENCES dependents (id))")
+    try:
+        yield pg_url
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS dependent_notes")
+        engine.dispose()
+
+
+def test_a_primary_key_another_table_needs_stays_in_place(referenced_key, tmp_path):
+    url = referenced_key
+    before, oid, key = schema(url), index_oid(url), key_oid(url)
+    outcome = import_rows(url, tmp_path, [kid(1), kid(2)], "always")
+    assert outcome.run.accepted == 2
+    assert stored(url) == 2
+    assert schema(url) == before and index_oid(url) != oid and key_oid(url) == key
 
 
 def test_a_failure_after_the_drop_puts_index_and_foreign_key_back(pg_url, tmp_path, monkeypatch):
