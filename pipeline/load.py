@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -196,6 +198,8 @@ WHERE existing + n > :limit
 }
 # Steps whose table the later steps join to every staged row: analyzed once written.
 _JOINED_LATER = {"refused": refused, "held": held}
+# Steps that join only this file's own tables, run with hash joins (see ``hash_joins``).
+_STAGED_ONLY = {"repeated", "repeats", "crowded", "over"}
 
 # A repeat of a row past the limit is past the limit too; otherwise it names the row it repeats.
 VERDICT_SQL = (
@@ -343,7 +347,8 @@ class Loader:
             steps |= LIMIT_SQL
         for name, sql in steps.items():
             sql = sql.replace("{big}", _BIG.get(self.kind, ""))
-            self.conn.execute(sa.text(sql), {"limit": SELF_SERVICE_LIMIT})
+            with hash_joins(self.conn) if name in _STAGED_ONLY else nullcontext():
+                self.conn.execute(sa.text(sql), {"limit": SELF_SERVICE_LIMIT})
             if name in _JOINED_LATER:
                 self._analyze(_JOINED_LATER[name])
         for sql in VERDICT_SQL:
@@ -378,6 +383,25 @@ class Loader:
         """Give the planner the staged table's real size and spread (temporary tables have none)."""
         if self.kind in ("postgresql", "sqlite"):
             self.conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+@contextmanager
+def hash_joins(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the statements inside join without nested loops.
+
+    The planner takes an empty table it has analyzed (no row of the file refused, none
+    repeated) for one row, and joins it by scanning it once per staged row: 0.5 s of the
+    million rows' 1.1-1.7 s limit check, which took 0.9-1.1 s with a hash join. Only for the
+    steps among this file's own tables: a small file's check against a large ``dependents``
+    is right to look each row up by its index. The setting is the transaction's own, put
+    back afterwards; after an error the rollback puts it back (a statement now would fail)."""
+    if db.dialect(conn) != "postgresql":
+        yield
+        return
+    before = conn.exec_driver_sql("SELECT current_setting('enable_nestloop')").scalar_one()
+    conn.exec_driver_sql("SELECT set_config('enable_nestloop', 'off', true)")
+    yield
+    conn.execute(sa.text("SELECT set_config('enable_nestloop', :v, true)"), {"v": before})
 
 
 @dataclass
