@@ -36,9 +36,12 @@ def normalise(
 
 
 def clean(cells: pd.Series) -> pd.Series:
-    """Unescape report-escaped formulas, trim, and make empty cells missing."""
-    escaped = cells.str.startswith("'") & cells.str.slice(1, 2).isin(FORMULA_START)
-    if escaped.any():
+    """Unescape report-escaped formulas, trim, and make empty cells missing. The second
+    character is looked at only in a column where some cell starts with "'" (a million
+    names: 0.15 -> 0.09 s)."""
+    quoted = cells.str.startswith("'")
+    if quoted.any():
+        escaped = quoted & cells.str.slice(1, 2).isin(FORMULA_START)
         cells = cells.where(~escaped, cells.str.slice(1))
     text = cells.str.strip()
     return text.where(text != "")
@@ -51,5 +54,5 @@ def canonical(text: pd.Series, f: Field, profile: Profile) -> pd.Series:
     allowed = profile.rules[f.name].one_of
     if f.kind == "enum" and allowed:
         spelling = {v.casefold(): v for v in allowed}
-        return parse.casefold_few(text).map(spelling).fillna(text).astype("str")
+        return parse.per_distinct(text, lambda d: d.str.casefold().map(spelling).fillna(d).astype("str"))
     return text

@@ -1,0 +1,65 @@
+"""Text cells -> trimmed, canonical columns: each column-wise shortcut gives what the plain
+rule gives one cell at a time."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.normalise import FORMULA_START, canonical, clean
+from schemas import PROFILES, parse
+from schemas.fields import BY_NAME
+
+CARECYCLE = PROFILES["carecycle"]
+
+
+def one_by_one_clean(cell: str | None) -> str | None:
+    """The rule, one cell at a time: an escaped formula loses its "'", then trim; empty is missing."""
+    if cell is None:
+        return None
+    if cell.startswith("'") and cell[1:2] in FORMULA_START:
+        cell = cell[1:]
+    return cell.strip() or None
+
+
+def values(series: pd.Series) -> list:
+    return [None if pd.isna(v) else v for v in series]
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["  Anna ", "", "   ", None, "Zoë"],  # no cell starts with "'": the second character is never read
+        ["'=SUM(A1)", "'+27 11", "'-1", "'@x", "'\tx", "'x", "'", "''", " 'y", "Anna"],
+    ],
+)
+def test_clean_unescapes_trims_and_blanks_as_one_cell_at_a_time(cells):
+    column = pd.Series(cells, dtype="str", index=range(2, 2 + len(cells)))
+    cleaned = clean(column)
+    assert values(cleaned) == [one_by_one_clean(c) for c in cells]
+    assert cleaned.index.equals(column.index)
+
+
+def test_canonical_spelling_per_distinct_value_equals_one_cell_at_a_time():
+    cells = ["male", "FEMALE", "Non-binary", "prefer not to say", "Unknown", None, "male", "OTHER"] * 3
+    text = pd.Series(cells, dtype="str", index=range(5, 5 + len(cells)))
+    spelling = {v.casefold(): v for v in CARECYCLE.rules["gender"].one_of}
+    got = canonical(text, BY_NAME["gender"], CARECYCLE)
+    assert values(got) == [None if c is None else spelling.get(c.casefold(), c) for c in cells]
+    assert got.index.equals(text.index) and got.dtype == "str"
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [
+        *[(w, True) for w in ("TRUE", "True", "yes", "Y", "1")],
+        *[(w, False) for w in ("false", "No", "n", "0")],
+        ("maybe", None),
+        ("2", None),
+        (None, None),
+    ],
+)
+def test_booleans(cell, value):
+    parsed = parse.booleans(pd.Series([cell, "yes", None], dtype="str", index=[7, 8, 9]))
+    assert parsed.dtype == "boolean" and parsed.index.tolist() == [7, 8, 9]
+    assert values(parsed) == [value, True, None]
