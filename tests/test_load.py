@@ -288,9 +288,43 @@ def test_decide_uses_hash_joins_only_among_the_files_own_tables(pg_url):
         "dependents_refused": "on",
         "dependents_repeated": "off",
         "dependents_repeats": "off",
-        "dependents_held": "on",
         "dependents_crowded": "off",
         "dependents_over": "off",
         "dependents_verdicts": "on",
-    }
+    }  # no dependent is stored, so none is counted (dependents_held)
     assert after == "on"
+
+
+@pytest.mark.parametrize("stored", [0, 1])
+def test_stored_dependents_are_counted_only_when_there_are_any(any_db, tmp_path, stored, monkeypatch):
+    """A first load into an empty table skips counting stored dependents per customer; once
+    one is stored, the count runs (and the limit holds: see the tests above)."""
+    from datetime import date
+
+    from pipeline import run
+
+    if stored:
+        assert run_import(any_db, tmp_path, [kid(9)], name="first.csv")[0] == 0
+    else:
+        invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1, C2]), "--db", any_db)
+    engine = db.engine_for(any_db)
+    steps = inserts_into(engine)
+    monkeypatch.setattr(db, "engine_for", lambda url: engine)
+    path = write_csv(tmp_path / "d.csv", HEADER, [kid(1), kid(2), kid(3, C2)])
+    options = run.Options(as_of=date.fromisoformat(AS_OF), report_dir=tmp_path / "r")
+    assert run.import_file(any_db, path, options).run.accepted == 3
+    assert ("dependents_held" in steps) is bool(stored)
+
+
+def inserts_into(engine) -> list[str]:
+    """The work tables the engine's statements insert into, in order, as they run."""
+    import re
+
+    found: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def spy(conn, cursor, statement, *_):
+        if table := re.match(r"\s*INSERT INTO (dependents_\w+)", statement):
+            found.append(table[1])
+
+    return found
