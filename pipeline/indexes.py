@@ -44,18 +44,13 @@ DEFINITIONS_SQL = """
 SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
        format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname,
               pg_get_constraintdef(c.oid)),
-       1
-FROM pg_constraint c WHERE c.conrelid = to_regclass('dependents') AND c.contype = 'f'
+       CASE c.contype WHEN 'f' THEN 1 ELSE 3 END
+FROM pg_constraint c WHERE c.conrelid = to_regclass('dependents')
+  AND (c.contype = 'f' OR c.contype = 'p' AND NOT EXISTS (
+    SELECT 1 FROM pg_constraint r WHERE r.confrelid = c.conrelid AND r.contype = 'f'))
 UNION ALL
 SELECT 'DROP INDEX ' || i.oid::regclass::text, pg_get_indexdef(i.oid), 2
 FROM pg_class i WHERE i.oid = to_regclass(:index)
-UNION ALL
-SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
-       format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname,
-              pg_get_constraintdef(c.oid)),
-       3
-FROM pg_constraint c WHERE c.conrelid = to_regclass('dependents') AND c.contype = 'p'
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint r WHERE r.confrelid = c.conrelid AND r.contype = 'f')
 ORDER BY 3
 """
 
