@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -268,17 +269,15 @@ def test_checks_among_the_files_own_tables_join_by_hash_on_postgresql(pg_url):
 def test_decide_uses_hash_joins_only_among_the_files_own_tables(pg_url):
     """The checks against stored customers and dependents keep the planner's choice: a small
     file is right to look its rows up in a large table by its index."""
-    import re
-
     engine = db.engine_for(pg_url)
     nestloop: dict[str, str] = {}
 
-    @sa.event.listens_for(engine, "before_cursor_execute")
-    def spy(conn, cursor, statement, *_):
-        if found := re.match(r"\s*INSERT INTO (dependents_\w+)", statement):
-            with conn.connection.dbapi_connection.cursor() as cur:
-                cur.execute("SHOW enable_nestloop")
-                nestloop[found[1]] = cur.fetchone()[0]
+    def setting(conn, table: str) -> None:
+        with conn.connection.dbapi_connection.cursor() as cur:
+            cur.execute("SHOW enable_nestloop")
+            nestloop[table] = cur.fetchone()[0]
+
+    before_work_table_inserts(engine, setting)
 
     with engine.connect() as conn:
         staged_loader(conn, rows=100).decide()
@@ -318,13 +317,15 @@ def test_stored_dependents_are_counted_only_when_there_are_any(any_db, tmp_path,
 
 def inserts_into(engine) -> list[str]:
     """The work tables the engine's statements insert into, in order, as they run."""
-    import re
-
     found: list[str] = []
+    before_work_table_inserts(engine, lambda conn, table: found.append(table))
+    return found
+
+
+def before_work_table_inserts(engine, seen) -> None:
+    """Call ``seen(connection, table)`` just before each statement inserting into a work table."""
 
     @sa.event.listens_for(engine, "before_cursor_execute")
     def spy(conn, cursor, statement, *_):
         if table := re.match(r"\s*INSERT INTO (dependents_\w+)", statement):
-            found.append(table[1])
-
-    return found
+            seen(conn, table[1])
