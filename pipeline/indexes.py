@@ -64,6 +64,11 @@ class SetAside:
     restore: list[str] = field(default_factory=list)
 
     @property
+    def unindexed(self) -> bool:
+        """Inside the body: ``dependents`` has no key, index or foreign key to keep in order."""
+        return bool(self.restore)
+
+    @property
     def note(self) -> str | None:
         if self.how != "busy":
             return None

@@ -75,6 +75,16 @@ def test_always_rebuilds_and_the_rules_and_schema_come_out_the_same(pg_url, tmp_
     assert schema(pg_url) == before and index_oid(pg_url) != oid and key_oid(pg_url) != key
 
 
+@pytest.mark.parametrize(("mode", "order"), [("always", [2, 3, 4, 5, 6, 7]), ("never", [5, 6, 7, 2, 3, 4])])
+def test_ids_ascend_in_file_order_when_rebuilt_and_in_customer_order_otherwise(pg_url, tmp_path, mode, order):
+    """With nothing indexed the rows go in as staged and each id counts its row's place in the
+    file: no sort. Row by row they go in customer order, so every index is appended to."""
+    rows = [kid(n, C2) for n in range(1, 4)] + [kid(n, C1) for n in range(1, 4)]
+    assert import_rows(pg_url, tmp_path, rows, mode).run.accepted == 6
+    found = query(pg_url, "SELECT source_row FROM dependents ORDER BY id")
+    assert [r[0] for r in found] == order
+
+
 def test_the_rebuilt_keys_index_and_foreign_key_still_guard_the_table(pg_url, tmp_path):
     outcome = import_rows(pg_url, tmp_path, [kid(1)], "always")
     assert outcome.run.accepted == 1
@@ -121,7 +131,8 @@ def test_a_primary_key_another_table_needs_stays_in_place(referenced_key, tmp_pa
 
 def test_a_failure_after_the_drop_puts_index_and_foreign_key_back(pg_url, tmp_path, monkeypatch):
     before = schema(pg_url)
-    monkeypatch.setattr(load, "INSERT_SQL", load.INSERT_SQL.replace("FROM dependents_stage", "FROM nowhere"))
+    broken = load.UNINDEXED_INSERT_SQL.replace("FROM dependents_stage", "FROM nowhere")
+    monkeypatch.setattr(load, "UNINDEXED_INSERT_SQL", broken)
     with pytest.raises(Exception, match="nowhere"):
         import_rows(pg_url, tmp_path, [kid(1), kid(2)], "always")
     assert schema(pg_url) == before
