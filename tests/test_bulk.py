@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import date, datetime
 
 import pandas as pd
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
 
 from pipeline import bulk, db
 from tests.conftest import query
@@ -47,3 +51,66 @@ def test_mariadb_takes_the_load_data_path():
     with engine.connect() as conn:
         assert bulk._local_infile(conn.connection.dbapi_connection)
     engine.dispose()
+
+
+def test_every_column_type_round_trips_with_nulls(any_db):
+    """PostgreSQL's binary COPY carries no types: each value must arrive as its column's own
+    (int32 for ``integer``, 16 bytes for ``uuid``); here every kind of column of ``dependents``,
+    at its edges, and a row of nulls."""
+    when = datetime(2026, 11, 22, 18, 30, 5)
+    engine = db.engine_for(any_db)
+    with engine.begin() as conn:
+        bulk.write(conn, db.customers, pd.DataFrame({"id": [ids(1)[0]], "created_at": [when]}))
+    full = {
+        "id": ids(2)[1],
+        "customer_id": ids(1)[0],
+        "first_name": "Émilie",
+        "date_of_birth": "2015-02-28",
+        "annual_income": 2_147_483_647,  # int32's largest
+        "is_covered": True,
+        "is_active": False,
+        "coverage_start_date": "1900-01-01",
+        "created_at": when,
+        "updated_at": when,
+        "source_row": 2,
+    }
+    empty = {"id": ids(3)[2], "customer_id": ids(1)[0], "created_at": when, "updated_at": when}
+    frame = pd.DataFrame([full, empty])
+    with engine.begin() as conn:
+        bulk.write(conn, db.dependents, frame)
+    names = ["id", "first_name", "date_of_birth", "annual_income", "is_covered", "is_active"]
+    names += ["coverage_start_date", "source_row"]
+    with engine.connect() as conn:  # through SQLAlchemy's types: SQLite keeps dates as text
+        found = conn.execute(sa.select(*(db.dependents.c[n] for n in names)).order_by("id")).all()
+    engine.dispose()
+    assert [str(found[0][0]), *found[0][1:4]] == [full["id"], "Émilie", date(2015, 2, 28), 2_147_483_647]
+    assert [bool(v) for v in found[0][4:6]] == [True, False]
+    assert list(found[0][6:]) == [date(1900, 1, 1), 2]
+    assert [str(found[1][0]), *found[1][1:]] == [empty["id"], *[None] * 7]
+
+
+def ids(n: int) -> list[str]:
+    return [f"00000000-0000-4000-8000-{i:012d}" for i in range(1, n + 1)]
+
+
+def test_uuid_text_becomes_its_sixteen_bytes_nulls_and_slices_included():
+    text = [str(uuid.uuid4()) for _ in range(4)] + [None, "ABCDEF01-2345-6789-ABCD-EF0123456789"]
+    chunked = pa.chunked_array([text[:3], text[3:]])
+    got = bulk.uuid_bytes(chunked).to_pylist()
+    assert got == [None if t is None else uuid.UUID(t).bytes for t in text]
+    assert bulk.uuid_bytes(pa.array(text)[2:]).to_pylist() == got[2:]  # an array with an offset
+    assert len(bulk.uuid_bytes(pa.array([], pa.string()))) == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "00000000-0000-4000-8000-00000000000",  # one digit short
+        "00000000-0000-4000-8000-0000000000000",  # one too many
+        "00000000000040008000000000000000----",  # the dashes elsewhere
+        "00000000-0000-4000-8000-00000000000g",  # not a hex digit
+    ],
+)
+def test_anything_but_a_uuid_is_refused_not_written(bad):
+    with pytest.raises(ValueError, match="not a UUID"):
+        bulk.uuid_bytes(pa.array([str(uuid.uuid4()), bad]))
