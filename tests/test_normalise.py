@@ -63,3 +63,30 @@ def test_booleans(cell, value):
     parsed = parse.booleans(pd.Series([cell, "yes", None], dtype="str", index=[7, 8, 9]))
     assert parsed.dtype == "boolean" and parsed.index.tolist() == [7, 8, 9]
     assert values(parsed) == [value, True, None]
+
+
+def one_by_one_date(cell: str | None, order: parse.DateOrder | None) -> pd.Timestamp | None:
+    """The rule, one cell at a time: ISO always; d/m/y or m/d/y only in the order given."""
+    import re
+
+    if cell is None:
+        return None
+    if re.fullmatch(parse.ISO_DATE, cell):
+        return pd.to_datetime(cell[:10], format="%Y-%m-%d", errors="coerce")
+    parts = re.match(parse.NUMERIC_DATE, cell) if order else None
+    if not parts:
+        return None
+    first, second, year = parts.groups()
+    day, month = (first, second) if order == "DMY" else (second, first)
+    return pd.to_datetime(f"{year}-{month.zfill(2)}-{day.zfill(2)}", format="%Y-%m-%d", errors="coerce")
+
+
+@pytest.mark.parametrize("order", [None, "DMY", "MDY"])
+def test_dates_parsed_once_per_distinct_value_equal_one_cell_at_a_time(order):
+    cells = ["2019-01-04", "2019-01-04T00:00:00", "04/01/2019", "2019-02-29", None, "13/12/2019"]
+    cells += ["2019-01-04", "4.1.2019", "yesterday", "04/01/2019"]
+    text = pd.Series(cells, dtype="str", index=range(3, 3 + len(cells)))
+    parsed = parse.dates(text, order)
+    assert parsed.index.equals(text.index) and parsed.dtype == "datetime64[s]"
+    want = [one_by_one_date(c, order) for c in cells]
+    assert values(parsed) == [None if w is None or pd.isna(w) else w for w in want]
