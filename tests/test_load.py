@@ -295,9 +295,10 @@ def test_decide_uses_hash_joins_only_among_the_files_own_tables(pg_url):
 
 
 @pytest.mark.parametrize("stored", [0, 1])
-def test_stored_dependents_are_counted_only_when_there_are_any(any_db, tmp_path, stored, monkeypatch):
-    """A first load into an empty table skips counting stored dependents per customer; once
-    one is stored, the count runs (and the limit holds: see the tests above)."""
+def test_stored_dependents_are_looked_for_only_when_there_are_any(any_db, tmp_path, stored, monkeypatch):
+    """A first load into an empty table neither looks for stored twins nor counts stored
+    dependents per customer; once one is stored, both run (and their rules hold: see the
+    tests above)."""
     from datetime import date
 
     from pipeline import run
@@ -308,11 +309,19 @@ def test_stored_dependents_are_counted_only_when_there_are_any(any_db, tmp_path,
         invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1, C2]), "--db", any_db)
     engine = db.engine_for(any_db)
     steps = inserts_into(engine)
+    refusals: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def spy(conn, cursor, statement, *_):
+        if "INSERT INTO dependents_refused" in statement:
+            refusals.append(statement)
+
     monkeypatch.setattr(db, "engine_for", lambda url: engine)
     path = write_csv(tmp_path / "d.csv", HEADER, [kid(1), kid(2), kid(3, C2)])
     options = run.Options(as_of=date.fromisoformat(AS_OF), report_dir=tmp_path / "r")
     assert run.import_file(any_db, path, options).run.accepted == 3
     assert ("dependents_held" in steps) is bool(stored)
+    assert len(refusals) == 1 and ("JOIN dependents d" in refusals[0]) is bool(stored)
 
 
 def inserts_into(engine) -> list[str]:
