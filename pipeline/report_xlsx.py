@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from zipfile import ZIP_DEFLATED, ZipFile
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.comments.comment_sheet import CommentRecord
 from openpyxl.styles import Font, NamedStyle, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.writer.excel import ExcelWriter
 
 from pipeline import sheet_xml
 from pipeline.ledger import Run
@@ -140,7 +143,7 @@ class RejectsXlsx:
         self.sheet.auto_filter.ref = f"A1:{last}{self.rows + 1}"
         self._summary(run, counts, include_pii)
         with open_private(self.path, "wb") as fh:
-            self.book.save(fh)
+            _save(self.book, fh)
 
     def abandon(self) -> None:
         """The rows streamed so far (in a 0600 file beside the workbook) go; no workbook is written."""
@@ -192,6 +195,14 @@ class RejectsXlsx:
             chart.height = max(7.5, 0.6 * len(counts) + 2)
             chart.width = 18
             ws.add_chart(chart, "D2")
+
+
+def _save(book: Workbook, fh) -> None:
+    """openpyxl's ``save_workbook``, deflating at level 1 instead of 6: the 50,000 rejected
+    rows of a million-row file are 34 MB of sheet XML, deflated in 0.20 s instead of 0.57 s,
+    into 5.4 MB instead of 4.3 MB."""
+    book.properties.modified = datetime.now(UTC).replace(tzinfo=None)
+    ExcelWriter(book, ZipFile(fh, "w", ZIP_DEFLATED, allowZip64=True, compresslevel=1)).save()
 
 
 _NOTES = pa.schema(
