@@ -70,13 +70,32 @@ class Result:
         return f"{min(self.runs):.1f}–{max(self.runs):.1f}" if len(self.runs) > 1 else ""
 
 
-def measure(name: str, job: str, repeat: int = 1, before=None, **args) -> Result:
-    """Run ``job`` ``repeat`` times, each in a fresh process after ``before()`` (untimed)."""
-    runs = []
+@dataclass
+class Job:
+    """One line of the table: a measured job, what empties its tables first, its arguments."""
+
+    name: str
+    job: str
+    before: object = None  # called (untimed) before each run
+    args: dict = field(default_factory=dict)
+
+
+def measure(jobs: list[Job], repeat: int = 1) -> dict[str, Result]:
+    """Run every job ``repeat`` times, each run in a fresh process after its ``before()``, in
+    rounds: every job once per round, in order. This machine's speed drifts by a third over
+    minutes; run back to back, one job's three runs could all fall in a slow phase and
+    another's in a fast one, and the ratios between them would measure the drift. In rounds,
+    a phase falls on every job alike."""
+    runs: dict[str, list[Result]] = {j.name: [] for j in jobs}
     for _ in range(repeat):
-        if before:
-            before()
-        runs.append(_run_once(name, job, **args))
+        for j in jobs:
+            if j.before:
+                j.before()
+            runs[j.name].append(_run_once(j.name, j.job, **j.args))
+    return {name: _combined(name, found) for name, found in runs.items()}
+
+
+def _combined(name: str, runs: list[Result]) -> Result:
     return Result(
         name,
         runs[0].rows,
@@ -197,35 +216,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     sqlite = f"sqlite:///{args.out / 'bench.db'}"
     servers = {"SQLite": sqlite, "PostgreSQL": PG, "MariaDB": MARIADB}
-    results: dict[str, Result] = {}
+    jobs: list[Job] = []
     for label, url in servers.items():
         if not url:
             print(f"  {label}: skipped (set DEPENDENTS_BENCH_{label.upper()}_URL)", file=sys.stderr)
             continue
         emptied = partial(fresh, url, customers)
         for job in ("importer", "baseline"):
-            results[f"{job} {label}"] = measure(
-                f"{job} {label}", job, args.repeat, emptied, url=url, path=csv_path
-            )
+            jobs.append(Job(f"{job} {label}", job, emptied, {"url": url, "path": csv_path}))
         if label == "PostgreSQL":  # the same import with every row checked as it goes in
-            results[ROW_BY_ROW] = measure(
-                ROW_BY_ROW, "importer", args.repeat, emptied, url=url, path=csv_path, rebuild_indexes="never"
-            )
+            args_never = {"url": url, "path": csv_path, "rebuild_indexes": "never"}
+            jobs.append(Job(ROW_BY_ROW, "importer", emptied, args_never))
     if PG:
-        results["floor PostgreSQL"] = measure("floor PostgreSQL", "floor", args.repeat, url=PG, path=csv_path)
-    results["importer XLSX SQLite"] = measure(
-        "importer XLSX SQLite",
-        "importer",
-        args.repeat,
-        partial(fresh, sqlite, customers),
-        url=sqlite,
-        path=xlsx_path,
+        jobs.append(Job("floor PostgreSQL", "floor", None, {"url": PG, "path": csv_path}))
+    jobs.append(
+        Job(
+            "importer XLSX SQLite",
+            "importer",
+            partial(fresh, sqlite, customers),
+            {"url": sqlite, "path": xlsx_path},
+        )
     )
+    results = measure(jobs, args.repeat)
     if args.rss_rows and PG:
         big_customers, big = generate.files(args.out / "big", args.rss_rows)
-        results[f"importer PostgreSQL {args.rss_rows:,} rows"] = measure(
-            "importer big", "importer", 1, partial(fresh, PG, big_customers), url=PG, path=big
+        big_job = Job(
+            f"importer PostgreSQL {args.rss_rows:,} rows",
+            "importer",
+            partial(fresh, PG, big_customers),
+            {"url": PG, "path": big},
         )
+        results |= measure([big_job])
     table = render(results, args)
     print(table)
     if args.docs:
@@ -280,9 +301,10 @@ def docs(table: str, args) -> str:
     repeat = f" --repeat {args.repeat}" if args.repeat > 1 else ""
     once = f" (the {args.rss_rows:,}-row job once)" if args.rss_rows else ""
     runs = (
-        f"Each job ran {args.repeat} times{once}, each time in a fresh "
-        "process on freshly emptied tables; seconds are the median wall time, the spread the fastest "
-        "and slowest run, peak RSS the highest of the runs"
+        f"Each job ran {args.repeat} times{once}, in rounds (every job once per round, in the "
+        "table's order, so a slow phase of the machine falls on every job alike), each time in a "
+        "fresh process on freshly emptied tables; seconds are the median wall time, the spread the "
+        "fastest and slowest run, peak RSS the highest of the runs"
         if args.repeat > 1
         else "Each job runs in a fresh process on freshly emptied tables; seconds are wall time, "
         "peak RSS is that process's"

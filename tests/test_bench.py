@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from bench.__main__ import KEEP, Result, busy_core_seconds, kept
+import bench.__main__ as bench_main
+from bench.__main__ import KEEP, Job, Result, busy_core_seconds, kept, measure
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -79,3 +80,20 @@ def test_busy_core_seconds_count_work_done():
     sum(i * i for i in range(3_000_000))  # about a tenth of a second of one core
     after = busy_core_seconds()
     assert before is not None and after is not None and after > before
+
+
+def test_jobs_run_in_rounds_so_a_slow_phase_falls_on_every_job(monkeypatch):
+    """Every job once per round, each run after its own ``before``: the ratios between jobs
+    compare runs made minutes apart at most, not a whole job's runs against another's."""
+    order: list[str] = []
+
+    def run_once(name: str, job: str, **args) -> Result:
+        order.append(name)
+        return Result(name, 10, [float(len(order))], 100.0 + len(order), [1.0], [2.0])
+
+    monkeypatch.setattr(bench_main, "_run_once", run_once)
+    jobs = [Job("a", "importer", lambda: order.append("empty a")), Job("b", "floor")]
+    results = measure(jobs, repeat=3)
+    assert order == ["empty a", "a", "b"] * 3
+    assert results["a"].runs == [2.0, 5.0, 8.0] and results["b"].runs == [3.0, 6.0, 9.0]
+    assert results["b"].peak_rss_mb == 109.0 and results["a"].cpu == [1.0] * 3
