@@ -353,6 +353,7 @@ def _versions() -> str:
         "pyarrow",
         "sqlalchemy",
         "psycopg",
+        "pgpq",
         "pymysql",
         "openpyxl",
         "lxml",
