@@ -1,7 +1,9 @@
-"""The bulk paths (COPY, LOAD DATA, executemany) store exactly what they were given."""
+"""The bulk paths (binary and CSV COPY, LOAD DATA, executemany) store exactly what they were given."""
 
 from __future__ import annotations
 
+import platform
+import sys
 import uuid
 from datetime import date, datetime
 
@@ -11,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline import bulk, db
-from tests.conftest import query
+from tests.conftest import query, server_url
 
 TRICKY = [
     'Comma, "quoted" name',
@@ -21,7 +23,25 @@ TRICKY = [
 ]
 
 
-def test_tricky_text_nulls_and_times_round_trip(any_db):
+@pytest.fixture(params=["sqlite", "postgres", "postgres, CSV COPY", "mariadb"])
+def bulk_db(request, tmp_path, monkeypatch) -> str:
+    """Every bulk path: PostgreSQL's binary COPY, and its CSV COPY (where pgpq has no wheel)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        db.init(db.engine_for(url))
+        return url
+    if request.param == "postgres, CSV COPY":
+        monkeypatch.setattr(bulk, "ArrowToPostgresBinaryEncoder", None)
+    return server_url(request.param.split(",")[0])
+
+
+def test_pgpq_is_there_wherever_it_has_a_wheel():
+    """pyproject.toml asks for pgpq on x86-64 and macOS only; there, the binary path is taken."""
+    if platform.machine() in ("x86_64", "AMD64") or sys.platform == "darwin":
+        assert bulk.ArrowToPostgresBinaryEncoder is not None
+
+
+def test_tricky_text_nulls_and_times_round_trip(bulk_db):
     ids = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(len(TRICKY))]
     when = datetime(2026, 11, 22, 18, 30, 5)
     frame = pd.DataFrame(
@@ -32,11 +52,11 @@ def test_tricky_text_nulls_and_times_round_trip(any_db):
             "created_at": when,
         }
     )
-    engine = db.engine_for(any_db)
+    engine = db.engine_for(bulk_db)
     with engine.begin() as conn:
         bulk.write(conn, db.customers, frame)
     engine.dispose()
-    found = query(any_db, "SELECT id, first_name, last_name, created_at FROM customers ORDER BY id")
+    found = query(bulk_db, "SELECT id, first_name, last_name, created_at FROM customers ORDER BY id")
     assert [str(r[0]) for r in found] == ids
     assert [r[1] for r in found] == TRICKY
     assert [r[2] for r in found] == [None, "Jones", None, "Smith"]
@@ -53,12 +73,12 @@ def test_mariadb_takes_the_load_data_path():
     engine.dispose()
 
 
-def test_every_column_type_round_trips_with_nulls(any_db):
+def test_every_column_type_round_trips_with_nulls(bulk_db):
     """PostgreSQL's binary COPY carries no types: each value must arrive as its column's own
     (int32 for ``integer``, 16 bytes for ``uuid``); here every kind of column of ``dependents``,
     at its edges, and a row of nulls."""
     when = datetime(2026, 11, 22, 18, 30, 5)
-    engine = db.engine_for(any_db)
+    engine = db.engine_for(bulk_db)
     with engine.begin() as conn:
         bulk.write(conn, db.customers, pd.DataFrame({"id": [ids(1)[0]], "created_at": [when]}))
     full = {
