@@ -112,8 +112,8 @@ def casefold_few(text: pd.Series) -> pd.Series:
 
 
 def per_distinct(text: pd.Series, work: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """``work`` done once per distinct value of a column of few (enums, booleans) and spread
-    back to every row; missing values stay missing. Mapping a million genders to their
+    """``work`` done once per distinct value of a column of few (enums, booleans, dates) and
+    spread back to every row; missing values stay missing. Mapping a million genders to their
     canonical spelling row by row took 0.31-0.34 s, this way 0.06-0.07 s."""
     codes, distinct = pd.factorize(text)
     done = work(pd.Series(distinct, dtype="str")).array
