@@ -48,6 +48,12 @@ class Result:
     peak_rss_mb: float  # the highest of the runs
     cpu: list[float] = field(default_factory=list)  # the job's own CPU seconds, all its threads
     busy: list[float] = field(default_factory=list)  # every core's busy seconds, servers included
+    steps: list[dict[str, float]] = field(default_factory=list)  # the importer's, per run
+
+    def step_seconds(self, name: str) -> float | None:
+        """The median over the runs of one importer step (``pipeline.run.Steps``)."""
+        found = [s[name] for s in self.steps if name in s]
+        return statistics.median(found) if found else None
 
     @property
     def seconds(self) -> float:
@@ -103,6 +109,7 @@ def _combined(name: str, runs: list[Result]) -> Result:
         max(r.peak_rss_mb for r in runs),
         [c for r in runs for c in r.cpu],
         [b for r in runs for b in r.busy],
+        [s for r in runs for s in r.steps if s],
     )
 
 
@@ -123,7 +130,9 @@ def _run_once(name: str, job: str, **args) -> Result:
     out = json.loads(done.stdout.strip().splitlines()[-1])
     busy = [after - before] if before is not None and after is not None else []
     print(f"  {name}: {out['seconds']:.1f} s, {out['cpu_seconds']:.1f} CPU s", file=sys.stderr)
-    return Result(name, out["rows"], [out["seconds"]], out["peak_rss_mb"], [out["cpu_seconds"]], busy)
+    return Result(
+        name, out["rows"], [out["seconds"]], out["peak_rss_mb"], [out["cpu_seconds"]], busy, [out["steps"]]
+    )
 
 
 def busy_core_seconds() -> float | None:
@@ -247,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             {"url": PG, "path": big},
         )
         results |= measure([big_job])
-    table = render(results, args)
+    table = render(results, args) + STEPS_INTRO + render_steps(results)
     print(table)
     if args.docs:
         args.docs.write_text(docs(table, args) + kept(args.docs), encoding="utf-8")
@@ -280,6 +289,26 @@ def render(results: dict[str, Result], args) -> str:
             f"| {_one(r.cpu_seconds)} | {_one(r.busy_seconds)} | {vs_base} | {vs_floor} "
             f"| {TARGETS.get(name, '')} |"
         )
+    return "\n".join(lines)
+
+
+STEPS_INTRO = (
+    "\n\nWhere each import's time went: the median seconds of each step, as the importer times "
+    "them itself (`dependents import --timings`). Assembling the rejected rows and writing the "
+    "reports run beside the insert and the ledger, so the steps add up to more than the total.\n\n"
+)
+STEP_NAMES = ("staging", "decision", "insert", "ledger", "commit", "assembly", "reports", "total")
+
+
+def render_steps(results: dict[str, Result]) -> str:
+    """Where each import's time went: the median of each step the importer timed itself."""
+    lines = [
+        "| job | " + " | ".join(STEP_NAMES) + " |",
+        "|---|" + "---:|" * len(STEP_NAMES),
+    ]
+    for name, r in results.items():
+        if r.steps:
+            lines.append(f"| {name} | " + " | ".join(_one(r.step_seconds(s)) for s in STEP_NAMES) + " |")
     return "\n".join(lines)
 
 

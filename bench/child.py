@@ -18,6 +18,9 @@ from pathlib import Path
 AS_OF = date(2026, 11, 22)
 
 
+STEPS: dict[str, float] = {}  # the importer's own step timings (``Outcome.steps``), printed too
+
+
 def importer(url: str, path: str, rebuild_indexes: str = "auto") -> int:
     """The product: every rule, the database checks, one transaction, all four reports."""
     from pipeline.run import Options, import_file
@@ -29,7 +32,9 @@ def importer(url: str, path: str, rebuild_indexes: str = "auto") -> int:
             force=True,
             rebuild_indexes=rebuild_indexes,
         )
-        return import_file(url, Path(path), options).run.rows_read
+        outcome = import_file(url, Path(path), options)
+        STEPS.update(outcome.steps.seconds)
+        return outcome.run.rows_read
 
 
 def baseline(url: str, path: str) -> int:
@@ -101,4 +106,5 @@ if __name__ == "__main__":
     peak_mb = peak_rss_mb()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime  # every thread of this process, imports included
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": peak_mb, "cpu_seconds": cpu}))
+    out = {"rows": rows, "seconds": seconds, "peak_rss_mb": peak_mb, "cpu_seconds": cpu, "steps": STEPS}
+    print(json.dumps(out))

@@ -188,15 +188,31 @@ def cli() -> None:
     is_flag=True,
     help="No progress bar (there is none anyway when stderr is not a terminal).",
 )
+@click.option(
+    "--timings",
+    is_flag=True,
+    help="Say on stderr how many seconds each step took (reading, checking and staging; the "
+    "database's decision; the insert; ...).",
+)
 @friendly
-def import_(file: Path, db_url: str, quiet: bool, **options) -> None:
+def import_(file: Path, db_url: str, quiet: bool, timings: bool, **options) -> None:
     """Import the dependents in FILE (CSV or XLSX)."""
     options["progress"] = progress.for_terminal(quiet)
     outcome = run_lib.import_file(db_url, file, run_lib.Options(**options))
     for warning in outcome.warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(describe(outcome))
+    if timings:
+        click.echo(describe_steps(outcome.steps), err=True)
     sys.exit(outcome.exit_code)
+
+
+def describe_steps(steps: run_lib.Steps) -> str:
+    """``Timings: staging 3.91 s, decision 2.52 s, ...; total 12.13 s`` (the steps overlap)."""
+    parts = [f"{name} {seconds:.2f} s" for name, seconds in steps.seconds.items() if name != "total"]
+    total = steps.seconds.get("total")
+    tail = f"; total {total:.2f} s" if total is not None else ""
+    return f"Timings: {', '.join(parts)}{tail} (assembly and reports run beside the insert)"
 
 
 def describe(outcome: run_lib.Outcome) -> str:

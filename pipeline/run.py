@@ -11,9 +11,12 @@ published after the commit.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -69,12 +72,39 @@ class Options:
 
 
 @dataclass
+class Steps:
+    """Seconds each step of one import took (``--timings``). The insert and the ledger run on
+    one thread while assembling the rejected rows and writing the reports run beside them on
+    another, so the steps add up to more than the import's wall time."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timing(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+
+    def timed(self, name: str, fn: Callable) -> Callable:
+        """``fn``, timed as ``name`` wherever (on whichever thread) it is called."""
+
+        def call(*args, **kwargs):
+            with self.timing(name):
+                return fn(*args, **kwargs)
+
+        return call
+
+
+@dataclass
 class Outcome:
     run: ledger.Run
     counts: Counter
     reports: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     include_pii: bool = False
+    steps: Steps = field(default_factory=Steps)
 
     @property
     def exit_code(self) -> int:
@@ -85,6 +115,7 @@ class Outcome:
 
 def import_file(url: str, path: Path, options: Options) -> Outcome:
     """Import one file into the database at ``url``; raises PipelineError (with its exit code)."""
+    steps, began = Steps(), time.perf_counter()
     profile = PROFILES[options.profile]
     as_of = options.as_of or date.today()
     engine = db.engine_for(url)
@@ -112,9 +143,10 @@ def import_file(url: str, path: Path, options: Options) -> Outcome:
     try:
         pending.prepare()
         with db.errors(url), engine.connect() as conn, db.import_lock(conn):
-            _load(conn, src, cmap, validator, run, options, spool, counts, pending, warnings)
+            _load(conn, src, cmap, validator, run, options, spool, counts, pending, warnings, steps)
         reports = pending.publish(run)
-        return Outcome(run, counts, reports, warnings, options.include_pii)
+        steps.seconds["total"] = time.perf_counter() - began
+        return Outcome(run, counts, reports, warnings, options.include_pii, steps)
     except BaseException as exc:
         pending.discard()
         if pending.committed and not isinstance(exc, PipelineError):
@@ -139,6 +171,7 @@ def _load(
     counts: Counter,
     pending: report.Pending,
     warnings: list[str],
+    steps: Steps,
 ) -> None:
     trans = conn.begin()
     try:
@@ -152,9 +185,11 @@ def _load(
             run.source_run_id = _source_run(conn, src.path)
         ledger.start(conn, run)
         loader = load.Loader(conn, run.id, options.channel, run.started_at, options.rebuild_indexes)
-        rule_rejected = _stage_all(src, cmap, validator, loader, run, options, spool)
-        loader.decide()
-        verdicts = loader.verdicts()
+        with steps.timing("staging"):
+            rule_rejected = _stage_all(src, cmap, validator, loader, run, options, spool)
+        with steps.timing("decision"):
+            loader.decide()
+            verdicts = loader.verdicts()
         run.rejected = rule_rejected + verdicts.rejected_candidates
         run.accepted = run.rows_read - run.rejected
         run.status = _status(run, options)
@@ -164,27 +199,27 @@ def _load(
             # rejected rows follow the insert on its thread; the reports are published only
             # after the commit.
             with ThreadPoolExecutor(1, thread_name_prefix="insert") as pool:
-                inserted = pool.submit(_insert, loader, run)
-                _assemble(verdicts, spool, counts, run)
-                recorded = pool.submit(_record_after, inserted, conn, run, spool)
-                pending.write(run, counts, spool.frames())
+                inserted = pool.submit(steps.timed("insert", _insert), loader, run)
+                steps.timed("assembly", _assemble)(verdicts, spool, counts, run)
+                recorded = pool.submit(steps.timed("ledger", _record_after), inserted, conn, run, spool)
+                steps.timed("reports", pending.write)(run, counts, spool.frames())
                 recorded.result()
-            trans.commit()
+            steps.timed("commit", trans.commit)()
             pending.committed = True
             if loader.set_aside and loader.set_aside.note:
                 warnings.append(loader.set_aside.note)
             return
         trans.rollback()
-        _assemble(verdicts, spool, counts, run)
+        steps.timed("assembly", _assemble)(verdicts, spool, counts, run)
         run.finished_at = datetime.now(UTC).replace(tzinfo=None)
-        pending.write(run, counts, spool.frames())
+        steps.timed("reports", pending.write)(run, counts, spool.frames())
     except BaseException as exc:
         if trans.is_active:
             trans.rollback()
         if not isinstance(exc, AlreadyImported):
             _record_failure(conn, run, exc)
         raise
-    with conn.begin():
+    with steps.timing("ledger"), conn.begin():
         _record(conn, run, spool)
 
 

@@ -43,6 +43,8 @@ def test_benchmark_runs_on_a_small_file(tmp_path):
     figures = r" \| ".join(["3,000", number, spread, number, number, number, number])
     assert re.search(rf"\| importer SQLite \| {figures} \|", done.stdout)
     assert "| importer XLSX SQLite | 300 |" in done.stdout
+    steps = r" \| ".join([number] * 8)  # staging ... total, as the importer timed them
+    assert re.search(rf"\| importer SQLite \| {steps} \|", done.stdout)
     if os.environ.get("DEPENDENTS_TEST_PG_URL"):
         assert "| floor PostgreSQL | 3,000 |" in done.stdout
         assert "| importer PostgreSQL, --rebuild-indexes never | 3,000 |" in done.stdout

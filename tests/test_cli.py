@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,25 @@ def test_all_rows_accepted_exits_0_and_says_so(sqlite_url, tmp_path):
     result = invoke("import", path, "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path / "r")
     assert result.exit_code == 0
     assert "1 rows read, 1 accepted, 0 rejected (committed)" in result.stdout
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_timings_says_on_stderr_what_each_step_took(sqlite_url, tmp_path, dry_run):
+    invoke(
+        "customers", "load", write_csv(tmp_path / "c.csv", ["profileKey"], [[CUSTOMER]]), "--db", sqlite_url
+    )
+    rows = [[CUSTOMER, "Ann", "Lee", "2019-01-04", ""], [CUSTOMER, "", "Lee", "2019-01-04", ""]]
+    path = write_csv(tmp_path / "d.csv", HEADER, rows)
+    args = ["import", path, "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path / "r"]
+    quiet = invoke(*args, "--force")
+    assert "Timings" not in quiet.stderr
+    timed = invoke(*args, "--force", "--timings", *(["--dry-run"] if dry_run else []))
+    assert timed.exit_code == 1 and "Timings" not in timed.stdout
+    line = timed.stderr.strip().splitlines()[-1]
+    steps = ["staging", "decision", "assembly", "reports", "ledger"]
+    steps += [] if dry_run else ["insert", "commit"]
+    assert line.startswith("Timings: ") and "; total " in line
+    assert all(re.search(rf"\b{step} \d+\.\d\d s", line) for step in steps), line
 
 
 def test_missing_column_is_one_line_exit_2_and_nothing_written(sqlite_url, tmp_path):
