@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -82,7 +83,7 @@ class Job:
 
     name: str
     job: str
-    before: object = None  # called (untimed) before each run
+    before: Callable[[], None] | None = None  # called (untimed) before each run
     args: dict = field(default_factory=dict)
 
 

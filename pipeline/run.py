@@ -88,7 +88,7 @@ class Steps:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
 
     def timed(self, name: str, fn: Callable) -> Callable:
-        """``fn``, timed as ``name`` wherever (on whichever thread) it is called."""
+        """``fn``, timed as ``name`` on whichever thread runs it (for work handed to a pool)."""
 
         def call(*args, **kwargs):
             with self.timing(name):
@@ -200,19 +200,24 @@ def _load(
             # after the commit.
             with ThreadPoolExecutor(1, thread_name_prefix="insert") as pool:
                 inserted = pool.submit(steps.timed("insert", _insert), loader, run)
-                steps.timed("assembly", _assemble)(verdicts, spool, counts, run)
+                with steps.timing("assembly"):
+                    _assemble(verdicts, spool, counts, run)
                 recorded = pool.submit(steps.timed("ledger", _record_after), inserted, conn, run, spool)
-                steps.timed("reports", pending.write)(run, counts, spool.frames())
+                with steps.timing("reports"):
+                    pending.write(run, counts, spool.frames())
                 recorded.result()
-            steps.timed("commit", trans.commit)()
+            with steps.timing("commit"):
+                trans.commit()
             pending.committed = True
             if loader.set_aside and loader.set_aside.note:
                 warnings.append(loader.set_aside.note)
             return
         trans.rollback()
-        steps.timed("assembly", _assemble)(verdicts, spool, counts, run)
+        with steps.timing("assembly"):
+            _assemble(verdicts, spool, counts, run)
         run.finished_at = datetime.now(UTC).replace(tzinfo=None)
-        steps.timed("reports", pending.write)(run, counts, spool.frames())
+        with steps.timing("reports"):
+            pending.write(run, counts, spool.frames())
     except BaseException as exc:
         if trans.is_active:
             trans.rollback()

@@ -66,11 +66,16 @@ def mariadb_url() -> str:
 @pytest.fixture(params=["sqlite", "postgres", "mariadb"])
 def any_db(request, tmp_path: Path) -> str:
     """Each test using this runs once per database."""
-    if request.param == "sqlite":
+    return database(request.param, tmp_path)
+
+
+def database(kind: str, tmp_path: Path) -> str:
+    """A database of ``kind`` (sqlite, postgres, mariadb) with fresh empty tables."""
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'test.db'}"
         db.init(db.engine_for(url))
         return url
-    return server_url(request.param)
+    return server_url(kind)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]], **kw) -> Path:

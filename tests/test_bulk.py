@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline import bulk, db
-from tests.conftest import query, server_url
+from tests.conftest import database, query
 
 TRICKY = [
     'Comma, "quoted" name',
@@ -26,13 +26,9 @@ TRICKY = [
 @pytest.fixture(params=["sqlite", "postgres", "postgres, CSV COPY", "mariadb"])
 def bulk_db(request, tmp_path, monkeypatch) -> str:
     """Every bulk path: PostgreSQL's binary COPY, and its CSV COPY (where pgpq has no wheel)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        db.init(db.engine_for(url))
-        return url
     if request.param == "postgres, CSV COPY":
         monkeypatch.setattr(bulk, "ArrowToPostgresBinaryEncoder", None)
-    return server_url(request.param.split(",")[0])
+    return database(request.param.split(",")[0], tmp_path)
 
 
 def test_pgpq_is_there_wherever_it_has_a_wheel():
