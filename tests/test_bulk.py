@@ -110,7 +110,7 @@ def ids(n: int) -> list[str]:
 
 
 def test_uuid_text_becomes_its_sixteen_bytes_nulls_and_slices_included():
-    text = [str(uuid.uuid4()) for _ in range(4)] + [None, "ABCDEF01-2345-6789-ABCD-EF0123456789"]
+    text = [str(uuid.uuid4()) for _ in range(4)] + [None, "01234567-89ab-cdef-ABCD-EF0123456789"]
     chunked = pa.chunked_array([text[:3], text[3:]])
     got = bulk.uuid_bytes(chunked).to_pylist()
     assert got == [None if t is None else uuid.UUID(t).bytes for t in text]
@@ -125,6 +125,8 @@ def test_uuid_text_becomes_its_sixteen_bytes_nulls_and_slices_included():
         "00000000-0000-4000-8000-0000000000000",  # one too many
         "00000000000040008000000000000000----",  # the dashes elsewhere
         "00000000-0000-4000-8000-00000000000g",  # not a hex digit
+        # each just outside a run of hex digits: before 0, after 9, before A/a, after F/f
+        *(f"00000000-0000-4000-8000-00000000000{c}" for c in "/:@G`g"),
     ],
 )
 def test_anything_but_a_uuid_is_refused_not_written(bad):
