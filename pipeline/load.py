@@ -5,7 +5,8 @@ customer is still checked) go into a temporary staging table with one bulk write
 When the whole file is staged, ``decide`` answers every database rule for every row, one
 statement per rule: a join finds unknown customers and dependents already stored, grouping
 finds natural keys the file repeats, and a window in file order counts dependents only for
-the customers the file would take past the self-service limit. Only the rows that fail are
+the customers the file would take past the self-service limit. The groupings see only the
+rows whose hashes ``pipeline.sieve`` found suspect while they were staged. Only the rows that fail are
 kept, in ``dependents_verdicts``; ``verdicts`` reads them back once, before the insert.
 ``insert`` then moves every other staged row into ``dependents`` with one
 ``INSERT ... SELECT``, in customer order with ids that ascend in that order, so every
@@ -31,7 +32,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pipeline import bulk, db, indexes
+from pipeline import bulk, db, indexes, sieve
 from schemas import parse
 
 SELF_SERVICE_LIMIT = 4
@@ -48,8 +49,22 @@ stage = sa.Table(
     _md,
     sa.Column("source_row", sa.Integer, nullable=False),
     sa.Column("candidate", sa.Integer, nullable=False),  # 0: failed a row rule, checked for its customer
+    sa.Column("customer_hash", sa.Integer, nullable=False),  # ``pipeline.sieve``
+    sa.Column("key_hash", sa.Integer, nullable=False),
     sa.Column("name_key", db.NAME_KEY),
     *(sa.Column(c.name, c.type) for c in db.dependents.columns if c.name in DATA),
+    prefixes=["TEMPORARY"],
+)
+suspect_keys = sa.Table(
+    "dependents_suspect_keys",  # key hashes the file holds more than once (``pipeline.sieve``)
+    _md,
+    sa.Column("key_hash", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+suspect_customers = sa.Table(
+    "dependents_suspect_customers",  # customer hashes it holds more often than the limit, or stored
+    _md,
+    sa.Column("customer_hash", sa.Integer, nullable=False),
     prefixes=["TEMPORARY"],
 )
 held = sa.Table(
@@ -112,7 +127,10 @@ accepted_order = sa.Table(
     sa.Column("stage_rowid", sa.Integer, nullable=False),
     prefixes=["TEMPORARY"],
 )
-WORK_TABLES = (stage, held, refused, repeated, repeats, crowded, over, verdicts)
+WORK_TABLES = (
+    *(stage, suspect_keys, suspect_customers),
+    *(held, refused, repeated, repeats, crowded, over, verdicts),
+)
 
 VERDICTS = {
     1: "CUSTOMER_NOT_FOUND",
@@ -127,7 +145,10 @@ VERDICTS = {
 # is not stored yet. Every temporary table is named once per statement (MariaDB cannot open a
 # temporary table twice in one statement). Within one natural key, live-ness is all or
 # nothing (the customer and the stored twin are the key's), so keys are grouped over every
-# candidate row and a refused key's rows are left out afterwards, in ``repeats``.
+# candidate row and a refused key's rows are left out afterwards, in ``repeats``. The two
+# groupings see only the rows ``pipeline.sieve`` found suspect: a key hash the file holds
+# twice, a customer hash it holds more often than the limit, or a customer with dependents
+# stored (``held_suspects``).
 DECISION_SQL = {
     "refused": """
 INSERT INTO dependents_refused (source_row, verdict)
@@ -146,6 +167,7 @@ INSERT INTO dependents_repeated (customer_id, date_of_birth, name_key, first_row
 SELECT customer_id, date_of_birth, name_key, MIN(source_row)
 FROM dependents_stage
 WHERE candidate = 1 AND name_key IS NOT NULL
+  AND key_hash IN (SELECT key_hash FROM dependents_suspect_keys)
 GROUP BY customer_id, date_of_birth, name_key
 HAVING COUNT(*) > 1
 """,
@@ -181,6 +203,12 @@ SELECT d.customer_id, COUNT(*) FROM dependents d
 WHERE d.customer_id IN (SELECT s.customer_id FROM dependents_stage s WHERE s.candidate = 1)
 GROUP BY d.customer_id
 """,
+    "held_suspects": """
+INSERT INTO dependents_suspect_customers (customer_hash)
+SELECT DISTINCT s.customer_hash FROM dependents_stage s
+JOIN dependents_held h ON h.customer_id = s.customer_id
+WHERE s.candidate = 1
+""",
     "crowded": """
 INSERT INTO dependents_crowded (customer_id, existing)
 SELECT {big} s.customer_id, MAX(COALESCE(h.existing, 0))
@@ -189,6 +217,7 @@ LEFT JOIN dependents_refused f ON f.source_row = s.source_row
 LEFT JOIN dependents_repeats r ON r.source_row = s.source_row
 LEFT JOIN dependents_held h ON h.customer_id = s.customer_id
 WHERE s.candidate = 1 AND f.source_row IS NULL AND r.source_row IS NULL
+  AND s.customer_hash IN (SELECT customer_hash FROM dependents_suspect_customers)
 GROUP BY s.customer_id
 HAVING MAX(COALESCE(h.existing, 0)) + COUNT(*) > :limit
 """,
@@ -207,9 +236,9 @@ WHERE existing + n > :limit
 """,
 }
 # Steps whose table the later steps join to every staged row: analyzed once written.
-_JOINED_LATER = {"refused": refused, "held": held}
+_JOINED_LATER = {"refused": refused, "held": held, "held_suspects": suspect_customers}
 # Steps that join only this file's own tables, run with hash joins (see ``hash_joins``).
-_STAGED_ONLY = {"repeated", "repeats", "crowded", "over"}
+_STAGED_ONLY = {"repeated", "repeats", "held_suspects", "crowded", "over"}
 
 # A repeat of a row past the limit is past the limit too; otherwise it names the row it repeats.
 VERDICT_SQL = (
@@ -332,6 +361,7 @@ class Loader:
     set_aside: indexes.SetAside | None = None  # what the insert did with the indexes
 
     def __post_init__(self) -> None:
+        self.sieve = sieve.Sieve()
         for table in WORK_TABLES:
             db.fresh_temp_table(self.conn, table)
         self.kind = db.dialect(self.conn)
@@ -345,13 +375,19 @@ class Loader:
         """Stage a chunk's rows. ``rejected_rows`` failed a row rule: only their customer is
         checked, and they take no place in the file order. Rows whose customer id is not a
         UUID (``bad_customer``) are not staged at all."""
-        keyed = frame.drop(index=bad_customer.intersection(frame.index))
+        unkeyed = bad_customer.intersection(frame.index)
+        keyed = frame.drop(index=unkeyed) if len(unkeyed) else frame  # a copy of every column
         candidate = ~keyed.index.isin(rejected_rows)
+        key = name_key(keyed).where(candidate)
+        customer_hash, key_hash = sieve.hashes(keyed["customer_id"], keyed.get("date_of_birth__value"))
+        self.sieve.keep(customer_hash[candidate], key_hash[key.notna().to_numpy()])
         # Series, not arrays: the text stays in Arrow all the way to the bulk write.
         out = {
             "source_row": pd.Series(keyed.index.to_numpy(dtype="int64"), index=keyed.index),
             "candidate": pd.Series(candidate.astype("int64"), index=keyed.index),
-            "name_key": name_key(keyed).where(candidate),
+            "customer_hash": pd.Series(customer_hash, index=keyed.index),
+            "key_hash": pd.Series(key_hash, index=keyed.index),
+            "name_key": key,
         }
         for name in DATA:
             source = f"{name}__value" if f"{name}__value" in keyed else name
@@ -365,14 +401,18 @@ class Loader:
     def decide(self) -> None:
         """Every database rule for the whole file, at once; failures go to ``dependents_verdicts``."""
         self._analyze(stage)
+        keys, customers = self.sieve.suspects(SELF_SERVICE_LIMIT)
+        bulk.write(self.conn, suspect_keys, pd.DataFrame({"key_hash": keys}))
+        if self.channel == "self-service":
+            bulk.write(self.conn, suspect_customers, pd.DataFrame({"customer_hash": customers}))
         steps = dict(DECISION_SQL)
         stored = self._any_stored()
         if not stored:
             steps["refused"] = UNKNOWN_CUSTOMERS_SQL
         if self.channel == "self-service":
             steps |= LIMIT_SQL
-            if not stored:
-                del steps["held"]  # no stored dependent to count: dependents_held stays empty
+            if not stored:  # no stored dependent to count: dependents_held stays empty
+                del steps["held"], steps["held_suspects"]
         for name, sql in steps.items():
             sql = sql.replace("{big}", _BIG.get(self.kind, ""))
             with hash_joins(self.conn) if name in _STAGED_ONLY else nullcontext():

@@ -227,8 +227,10 @@ def test_sqlite_sorts_only_the_keys_of_the_rows_it_inserts(tmp_path):
 
 
 STAGE_ROWS_SQL = """
-INSERT INTO dependents_stage (source_row, candidate, name_key, customer_id, date_of_birth)
-SELECT n, 1, 'kid' || n, CAST(md5(CAST(n % 2000 AS text)) AS uuid), DATE '2015-01-01' + n % 300
+INSERT INTO dependents_stage
+  (source_row, candidate, customer_hash, key_hash, name_key, customer_id, date_of_birth)
+SELECT n, 1, n % 2000, n % 600000, 'kid' || n, CAST(md5(CAST(n % 2000 AS text)) AS uuid),
+  DATE '2015-01-01' + n % 300
 FROM generate_series(2, :rows) AS n
 """
 
