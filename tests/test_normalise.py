@@ -90,3 +90,28 @@ def test_dates_parsed_once_per_distinct_value_equal_one_cell_at_a_time(order):
     assert parsed.index.equals(text.index) and parsed.dtype == "datetime64[s]"
     want = [one_by_one_date(c, order) for c in cells]
     assert values(parsed) == [None if w is None or pd.isna(w) else w for w in want]
+
+
+@pytest.mark.parametrize("profile", ["carecycle", "add-dependent"])
+def test_few_distinct_columns_normalised_once_per_cell_equal_every_cell_normalised(profile):
+    """Genders, languages, booleans and dates are normalised once per distinct cell and spread
+    back: the frame equals normalising every cell of every column."""
+    from pipeline import columns
+    from pipeline.normalise import FEW_DISTINCT, field, normalise
+
+    rules = PROFILES[profile]
+    headers = ["customerId", "firstName", "lastName", "birthDate", "gender", "homeLanguage", "isCovered"]
+    rows = [
+        ["c1", " Anna ", "Jones", "2015-01-04", " female", "ENGLISH", "yes"],
+        ["c2", "Ben", "'=Jones", " 2015-01-04 ", "FEMALE", "english ", " Y"],
+        ["c3", None, "", "04/01/2015", "'=x", None, "maybe"],
+        ["c4", "Cy", "Lee", None, "", "   ", None],
+        ["c5", "Di", "Lee", "2015-01-04", "female", "Zulu", "yes"],
+    ]
+    chunk = pd.DataFrame(rows, dtype="str", index=range(2, 2 + len(rows)))
+    cmap = columns.match(headers, rules, "f.csv")
+    got = normalise(chunk, cmap, rules, "DMY")
+    assert set(FEW_DISTINCT) <= {f.kind for f in cmap.fields.values()}  # every shortcut is taken
+    for pos, f in cmap.fields.items():
+        for column, want in field(chunk[pos], f, rules, "DMY").items():
+            pd.testing.assert_series_equal(got[column], want, check_names=False)
