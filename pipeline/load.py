@@ -495,22 +495,22 @@ class Verdicts:
         """Failures (row, code, details) of the rows ``first``..``last``, in row order."""
         lo, hi = np.searchsorted(self.frame["row"].to_numpy(), [first, last + 1])
         found = self.frame.iloc[lo:hi]
-        code = found["verdict"].map(VERDICTS)
-        details = [
-            _details(c, r, e) for c, r, e in zip(code, found["ref_row"], found["existing"], strict=True)
-        ]
+        code = found["verdict"].map(VERDICTS).astype("str")
         return pd.DataFrame(
-            {"row": found["row"].to_numpy(), "code": code.astype("str").to_numpy(), "details": details}
+            {
+                "row": found["row"].to_numpy(),
+                "code": code.to_numpy(),
+                "details": _details(code, found["ref_row"], found["existing"]).to_numpy(),
+            }
         )
 
 
-def _details(code: str, ref_row: int, existing: int) -> dict[str, int | str]:
-    if code == "DUPLICATE_IN_FILE":
-        return {"field": "customerId", "row": int(ref_row)}
-    if code == "DEPENDENT_LIMIT_REACHED":
-        return {
-            "field": "customerId",
-            "limit": SELF_SERVICE_LIMIT,
-            "count": max(int(existing), SELF_SERVICE_LIMIT),
-        }
-    return {"field": "customerId"}
+def _details(code: pd.Series, ref_row: pd.Series, existing: pd.Series) -> pd.Series:
+    """Each verdict's additionalData as JSON text (what ``json.dumps`` writes), column-wise."""
+    count = existing.clip(lower=SELF_SERVICE_LIMIT).astype("str")
+    text = pd.Series('{"field": "customerId"}', index=code.index, dtype="str")
+    text = text.mask(
+        code == "DUPLICATE_IN_FILE", '{"field": "customerId", "row": ' + ref_row.astype("str") + "}"
+    )
+    limit = f'{{"field": "customerId", "limit": {SELF_SERVICE_LIMIT}, "count": '
+    return text.mask(code == "DEPENDENT_LIMIT_REACHED", limit + count + "}")

@@ -47,7 +47,7 @@ class Chunk:
 
     first: int
     last: int
-    failures: pd.DataFrame  # row, code, details (dict)
+    failures: pd.DataFrame  # row, code, details (additionalData as JSON text)
     _cells: pa.RecordBatch
 
     def cells(self, rows: pd.Index) -> list[str]:
@@ -98,13 +98,12 @@ class Spool:
         if self._cells is None:
             self._cells = self._open("cells", batch.schema)
         self._cells.write_batch(batch)
-        details = [json.dumps(d) for d in failures["details"]]
         self._failures.write_batch(
             pa.record_batch(
                 [
                     pa.array(failures["row"].to_numpy(), pa.int64()),
                     pa.array(failures["code"].to_numpy(dtype=object), pa.string()),
-                    pa.array(details, pa.string()),
+                    pa.array(failures["details"].to_numpy(dtype=object), pa.string()),
                 ],
                 schema=_FAILURES,
             )
@@ -125,9 +124,7 @@ class Spool:
             cells = pa.ipc.open_file(cells_file)
             failures = pa.ipc.open_file(failures_file)
             for i, (first, last) in enumerate(self.ranges):
-                found = failures.get_batch(i).to_pandas()
-                found["details"] = [json.loads(d) for d in found["details"]]
-                yield Chunk(first, last, found, cells.get_batch(i))
+                yield Chunk(first, last, failures.get_batch(i).to_pandas(), cells.get_batch(i))
 
     # -- rejected rows ----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ def chunk(first: int, cells: list[list[str]]) -> pd.DataFrame:
 
 def failures(rows: list[int], code: str = "FIRST_NAME_REQUIRED") -> pd.DataFrame:
     return pd.DataFrame(
-        {"row": rows, "code": [code] * len(rows), "details": [{"field": "firstName"}] * len(rows)}
+        {"row": rows, "code": [code] * len(rows), "details": ['{"field": "firstName"}'] * len(rows)}
     )
 
 
@@ -42,7 +42,7 @@ def test_chunks_come_back_in_file_order_with_their_failures_and_cells(spool):
     back = list(spool.chunks())
     assert [(c.first, c.last) for c in back] == [(2, 3), (4, 5)]
     assert back[1].failures.to_dict("records") == [
-        {"row": 5, "code": "FIRST_NAME_REQUIRED", "details": {"field": "firstName"}}
+        {"row": 5, "code": "FIRST_NAME_REQUIRED", "details": '{"field": "firstName"}'}
     ]
     assert back[0].cells(pd.Index([2])) == ['["C1", ""]']
     assert back[1].cells(pd.Index([4, 5])) == ['["C2", "Bo"]', '["C3", ""]']
