@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
+from pipeline import cells as json_cells
 from pipeline import pii
 from pipeline.errors import ReportError, ReportsNotPublished
 from pipeline.ledger import Run
@@ -63,9 +65,8 @@ class Layout:
 
     def table(self, rejects: pd.DataFrame) -> pd.DataFrame:
         """Rejected rows as the report shows them: row, codes, messages, then the input's cells."""
-        cells = pd.DataFrame(
-            [json.loads(c) for c in rejects["cells"]], columns=range(len(self.headers)), dtype="str"
-        )
+        columns = json_cells.decode(pa.array(rejects["cells"], pa.large_string()), len(self.headers))
+        cells = pd.DataFrame({i: pd.Series(c, dtype="str") for i, c in enumerate(columns)})
         if self.ssn is not None and not self.include_pii:
             cells[self.ssn] = pii.mask_ssn(cells[self.ssn])
         out = rejects[REPORT_COLUMNS].reset_index(drop=True)

@@ -15,7 +15,6 @@ is free: its process is gone.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -26,6 +25,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from pipeline import cells as json_cells
 
 try:
     import fcntl
@@ -55,9 +56,7 @@ class Chunk:
         picked = self._cells.filter(pc.is_in(self._cells["row"], pa.array(rows.to_numpy(), pa.int64())))
         if picked.num_rows != len(rows):
             raise RuntimeError("spooled cells do not match the rejected rows")  # a bug, not the input
-        columns = [column.to_pylist() for column in picked.drop_columns(["row"]).columns]
-        rows_of_cells = zip(*columns, strict=True) if columns else [()] * picked.num_rows
-        return [json.dumps(list(cells), ensure_ascii=False) for cells in rows_of_cells]
+        return json_cells.encode(picked.drop_columns(["row"]).columns, picked.num_rows)
 
 
 class Spool:
