@@ -77,6 +77,6 @@ def decode(texts: list[str] | pa.Array, width: int) -> list[pa.Array]:
         parse_options=pajson.ParseOptions(explicit_schema=schema),
     )
     lists = table["c"].combine_chunks()
-    if pc.any(pc.not_equal(pc.list_value_length(lists), width)).as_py():
+    if len(lists) != len(texts) or pc.any(pc.not_equal(pc.list_value_length(lists), width)).as_py():
         raise ValueError(f"a row's cells are not {width} JSON strings")
     return [pc.list_element(lists, i) for i in range(width)]

@@ -45,3 +45,5 @@ def test_decode_reads_what_json_loads_reads():
 def test_a_row_of_another_width_is_a_bug_not_a_guess():
     with pytest.raises(ValueError, match="not 2 JSON strings"):
         cells.decode(['["a", "b"]', '["a"]'], 2)
+    with pytest.raises(ValueError, match="not 2 JSON strings"):
+        cells.decode(['["a", "b"]', None], 2)  # no row at all
