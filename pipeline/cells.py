@@ -48,7 +48,7 @@ def _literal(column: pa.Array) -> pa.Array:
     text = column.cast(pa.large_string())
     controls = _has_control(text)
     for raw, escaped in _ESCAPES:
-        if len(raw) == 1 and ord(raw) < 32 and not controls:
+        if ord(raw) < 32 and not controls:
             break  # the rest are control characters, and this column has none
         text = pc.replace_substring(text, raw, escaped)
     return pc.fill_null(pc.binary_join_element_wise(_QUOTE, text, _QUOTE, _NOTHING), "null")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -401,10 +401,11 @@ class Loader:
     def decide(self) -> None:
         """Every database rule for the whole file, at once; failures go to ``dependents_verdicts``."""
         self._analyze(stage)
-        keys, customers = self.sieve.suspects(SELF_SERVICE_LIMIT)
-        bulk.write(self.conn, suspect_keys, pd.DataFrame({"key_hash": keys}))
-        if self.channel == "self-service":
-            bulk.write(self.conn, suspect_customers, pd.DataFrame({"customer_hash": customers}))
+        with closing(self.sieve):
+            bulk.write(self.conn, suspect_keys, pd.DataFrame({"key_hash": self.sieve.repeated_keys()}))
+            if self.channel == "self-service":
+                crowded = self.sieve.crowded_customers(SELF_SERVICE_LIMIT)
+                bulk.write(self.conn, suspect_customers, pd.DataFrame({"customer_hash": crowded}))
         steps = dict(DECISION_SQL)
         stored = self._any_stored()
         if not stored:

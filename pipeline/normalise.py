@@ -35,7 +35,7 @@ def normalise(
             codes, distinct = pd.factorize(cells)
             done = field(pd.Series(distinct, dtype="str"), f, profile, date_order)
             for column, values in done.items():
-                out[column] = pd.Series(values.array.take(codes, allow_fill=True), index=cells.index)
+                out[column] = parse.spread(values, codes, cells.index)
         else:
             for column, values in field(cells, f, profile, date_order).items():
                 out[column] = values

@@ -8,12 +8,13 @@ natural key took PostgreSQL 1.0-1.4 s, by customer 0.7-0.8 s, while the importer
 So while the rows are staged, each candidate row's customer, and its customer with its birth
 date, are hashed here to 32 bits (column-wise, from the UUID's 16 bytes and the date's day
 number) and written to two unnamed temporary files: 8 bytes a row on disk, none in memory,
-and gone when the process is. Once the whole file is staged, ``Sieve.suspects`` counts them
-a slice of the hash space at a time, so memory stays flat however long the file: a key hash
-seen twice is a suspect key, a customer hash seen more often than the limit a suspect
-customer. The database then groups only the rows whose hash is a suspect, and decides
-exactly as before. Equal natural keys have the same customer and birth date, so the same
-hash: a collision can only add a suspect, never hide a repeat or a crowded customer.
+and gone when the process is. Once the whole file is staged, ``Sieve.repeated_keys`` and
+``Sieve.crowded_customers`` count them a slice of the hash space at a time, so memory stays
+flat however long the file: a key hash seen twice is a suspect key, a customer hash seen more
+often than the limit a suspect customer. The database then groups only the rows whose hash
+is a suspect, and decides exactly as before. Equal natural keys have the same customer and
+birth date, so the same hash: a collision can only add a suspect, never hide a repeat or a
+crowded customer.
 """
 
 from __future__ import annotations
@@ -62,11 +63,11 @@ def _high(x: np.ndarray) -> np.ndarray:
 
 
 class Sieve:
-    """The hashes of one import's candidate rows, kept on disk until ``suspects`` reads them."""
+    """The hashes of one import's candidate rows, kept on disk until they are counted."""
 
     def __init__(self) -> None:
-        # Open for the sieve's life, closed by ``suspects`` (or ``close``); unnamed, so an
-        # import that dies leaves nothing behind.
+        # Open for the sieve's life, closed by ``close`` once the suspects are read; unnamed,
+        # so an import that dies leaves nothing behind.
         self._customers: BinaryIO = tempfile.TemporaryFile(prefix="dependents-")  # noqa: SIM115
         self._keys: BinaryIO = tempfile.TemporaryFile(prefix="dependents-")  # noqa: SIM115
 
@@ -76,13 +77,13 @@ class Sieve:
         self._customers.write(np.ascontiguousarray(customers, np.int32).tobytes())
         self._keys.write(np.ascontiguousarray(keys, np.int32).tobytes())
 
-    def suspects(self, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        """Key hashes seen more than once, and customer hashes seen more than ``limit`` times;
-        the files are closed after (they are read once)."""
-        try:
-            return _seen_more_than(self._keys, 1), _seen_more_than(self._customers, limit)
-        finally:
-            self.close()
+    def repeated_keys(self) -> np.ndarray:
+        """Key hashes seen more than once."""
+        return _seen_more_than(self._keys, 1)
+
+    def crowded_customers(self, limit: int) -> np.ndarray:
+        """Customer hashes seen more than ``limit`` times (only the self-service limit asks)."""
+        return _seen_more_than(self._customers, limit)
 
     def close(self) -> None:
         self._customers.close()

@@ -116,8 +116,13 @@ def per_distinct(text: pd.Series, work: Callable[[pd.Series], pd.Series]) -> pd.
     spread back to every row; missing values stay missing. Mapping a million genders to their
     canonical spelling row by row took 0.31-0.34 s, this way 0.06-0.07 s."""
     codes, distinct = pd.factorize(text)
-    done = work(pd.Series(distinct, dtype="str")).array
-    return pd.Series(done.take(codes, allow_fill=True), index=text.index)
+    return spread(work(pd.Series(distinct, dtype="str")), codes, text.index)
+
+
+def spread(done: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """Values worked out once per distinct cell (``pd.factorize``'s uniques), back on every
+    row; code -1 (a missing cell) stays missing."""
+    return pd.Series(done.array.take(codes, allow_fill=True), index=index)
 
 
 def age_on(born: pd.Series, as_of: date) -> pd.Series:

@@ -16,7 +16,10 @@ from tests.test_load import C1, C2, kid, run_import, stored
 def suspects(customers: list[int], keys: list[int], limit: int = 4) -> tuple[list[int], list[int]]:
     box = sieve.Sieve()
     box.keep(np.array(customers, np.int32), np.array(keys, np.int32))
-    found_keys, found_customers = box.suspects(limit)
+    try:
+        found_keys, found_customers = box.repeated_keys(), box.crowded_customers(limit)
+    finally:
+        box.close()
     return sorted(found_keys.tolist()), sorted(found_customers.tolist())
 
 
