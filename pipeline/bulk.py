@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+from psycopg.copy import QueuedLibpqWriter
 from pymysql.constants import CLIENT
 from sqlalchemy.engine import Connection
 
@@ -33,6 +34,9 @@ try:
     from pgpq import ArrowToPostgresBinaryEncoder
 except ImportError:  # pgpq has no wheel for Linux on ARM: there, CSV ``COPY`` (``_copy_csv``)
     ArrowToPostgresBinaryEncoder = None
+
+
+COPY_BATCH = 16_384  # rows encoded at a time for binary ``COPY``, while the server takes the last
 
 
 def write(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
@@ -71,7 +75,7 @@ def _copy_binary(raw: Any, table: sa.Table, arrow: pa.Table) -> None:
     encoder = ArrowToPostgresBinaryEncoder(wire.schema)
     with _copy_in(raw, table, wire.column_names, "binary") as copy:
         copy.write(encoder.write_header())
-        for batch in wire.to_batches():
+        for batch in wire.to_batches(max_chunksize=COPY_BATCH):
             copy.write(encoder.write_batch(batch))
         copy.write(encoder.finish())
 
@@ -87,9 +91,11 @@ def _copy_csv(raw: Any, table: sa.Table, arrow: pa.Table) -> None:
 
 @contextmanager
 def _copy_in(raw: Any, table: sa.Table, names: list[str], fmt: str) -> Iterator[Any]:
-    """psycopg's ``COPY ... FROM STDIN`` into ``names`` of ``table``, in format ``fmt``."""
+    """psycopg's ``COPY ... FROM STDIN`` into ``names`` of ``table``, in format ``fmt``. The
+    data goes to the server from psycopg's own thread (``QueuedLibpqWriter``), so the server
+    parses one batch while the next is encoded here, instead of after it."""
     sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT {fmt})"
-    with raw.cursor() as cur, cur.copy(sql) as copy:
+    with raw.cursor() as cur, cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
         yield copy
 
 

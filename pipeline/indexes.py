@@ -8,23 +8,23 @@ key's index costs the same way, even though the ids ascend: setting it aside too
 insert, rebuild included, from 8.6-9.6 s to 6.8-8.9 s (three runs each, alternating); the
 key itself is rebuilt in 0.5-0.7 s. So for a load that is large and at least doubles the
 table, the foreign keys, the index and the primary key are dropped inside the import's
-transaction, the rows go in, and all are recreated exactly as they were (their definitions
-are read from the catalogue) before the commit. A primary key that another table's foreign
-key refers to stays in place.
+transaction before its first chunk is staged (judged by the file's estimated rows), the
+rows are copied in as they are staged (``pipeline.load``), and all are recreated exactly as
+they were (their definitions are read from the catalogue) before the commit. A primary key
+that another table's foreign key refers to stays in place.
 
 PostgreSQL's DDL is transactional: an error, a kill or a failed rebuild (a duplicate key or
 a vanished customer, which the checks before the insert make unlikely) rolls the drop back
 with the rows, and the rebuild enforces the same rules as the per-row checks would have.
-The price is an ``ACCESS EXCLUSIVE`` lock on ``dependents`` from the drop to the commit:
-readers of the table wait. So ``auto`` takes the lock only if it is free at once (``NOWAIT``)
-and otherwise checks row by row, as ``never`` always does. SQLite and MariaDB always insert
+The price is an ``ACCESS EXCLUSIVE`` lock on ``dependents`` from the drop, before staging, to
+the commit: readers of the table wait for the whole import (a dry run never takes it). So
+``auto`` takes the lock only if it is free at once (``NOWAIT``) and otherwise checks row by
+row, as ``never`` always does. SQLite and MariaDB always insert
 row by row (MariaDB's ``ALTER TABLE`` would commit the open transaction).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -57,16 +57,26 @@ ORDER BY 3
 
 @dataclass
 class SetAside:
-    """What ``set_aside`` decided: ``rebuilt`` (checked after the insert), ``row by row``, or
-    ``busy`` (wanted, but the table was in use, so row by row)."""
+    """What ``set_aside`` decided: ``set aside`` (until ``restore`` makes it ``rebuilt``,
+    checked after the insert), ``row by row``, or ``busy`` (wanted, but the table was in use,
+    so row by row)."""
 
     how: str = "row by row"
-    restore: list[str] = field(default_factory=list)
+    restore_sql: list[str] = field(default_factory=list)
 
     @property
     def unindexed(self) -> bool:
-        """Inside the body: ``dependents`` has no key, index or foreign key to keep in order."""
-        return bool(self.restore)
+        """Until ``restore``: ``dependents`` has no key, index or foreign key to keep in order."""
+        return self.how == "set aside"
+
+    def restore(self, conn: Connection) -> None:
+        """Recreate what ``set_aside`` dropped, exactly as it was; each rebuild checks every row."""
+        if not self.unindexed:
+            return
+        _more_sort_memory(conn)
+        for create in self.restore_sql:
+            conn.exec_driver_sql(create)
+        self.how = "rebuilt"
 
     @property
     def note(self) -> str | None:
@@ -87,31 +97,24 @@ def worth_it(rows: int, stored: int) -> bool:
     return rows >= MIN_ROWS and stored <= rows
 
 
-@contextmanager
-def set_aside(conn: Connection, rows: int, mode: str = "auto") -> Iterator[SetAside]:
-    """Around the insert of ``rows`` rows into ``dependents``, inside the import's transaction.
-
-    Yields a ``SetAside``; after the body the keys, index and foreign keys it dropped are
-    recreated. If the body raises they are not: the caller's rollback restores them.
-    """
+def set_aside(conn: Connection, rows: int, mode: str = "auto") -> SetAside:
+    """Before a load of about ``rows`` rows into ``dependents``, inside the import's transaction:
+    drop its foreign keys, natural-key index and primary key if the load is worth it and the
+    table is free (``SetAside.unindexed``), else leave them be. ``SetAside.restore`` recreates
+    what was dropped; if the import fails first, its rollback does."""
     if mode not in MODES:
         raise ValueError(f"rebuild mode must be one of {', '.join(MODES)}, not {mode!r}")
     plan = SetAside()
     if db.dialect(conn) != "postgresql" or not _wanted(conn, rows, mode):
-        yield plan
-        return
+        return plan
     if not _lock(conn, wait=mode == "always"):
         plan.how = "busy"
-        yield plan
-        return
+        return plan
     for drop, create, _ in conn.execute(sa.text(DEFINITIONS_SQL), {"index": NATURAL_KEY}).all():
         conn.exec_driver_sql(drop)
-        plan.restore.insert(0, create)  # keys and index first, then the foreign keys
-    yield plan
-    _more_sort_memory(conn)
-    for create in plan.restore:
-        conn.exec_driver_sql(create)
-    plan.how = "rebuilt"
+        plan.restore_sql.insert(0, create)  # keys and index first, then the foreign keys
+    plan.how = "set aside"
+    return plan
 
 
 def _wanted(conn: Connection, rows: int, mode: str) -> bool:

@@ -6,16 +6,22 @@ When the whole file is staged, ``decide`` answers every database rule for every 
 statement per rule: a join finds unknown customers and dependents already stored, grouping
 finds natural keys the file repeats, and a window in file order counts dependents only for
 the customers the file would take past the self-service limit. The groupings see only the
-rows whose hashes ``pipeline.sieve`` found suspect while they were staged. Only the rows that fail are
-kept, in ``dependents_verdicts``; ``verdicts`` reads them back once, before the insert.
-``insert`` then moves every other staged row into ``dependents`` with one
-``INSERT ... SELECT``, in customer order with ids that ascend in that order, so every
-index of ``dependents`` is written front to back. A large load into PostgreSQL sets the keys,
-index and foreign key aside and rebuilds them after it instead (``pipeline.indexes``); with
-no index to write, its rows go in file order, each id counting its row's place in the file.
+rows whose hashes ``pipeline.sieve`` found suspect while they were staged, and do not run at
+all when there are none. Only the rows that fail are kept, in ``dependents_verdicts``;
+``verdicts`` reads them back once, before the insert.
 
-Nothing touches ``dependents`` until the end, so the planner's statistics for it stay
-true while the checks run, and each rule sees the whole file however it was chunked.
+How the accepted rows reach ``dependents`` depends on its indexes (``pipeline.indexes``):
+- Row by row (small loads, SQLite, MariaDB, a table in use): ``insert`` moves every other
+  staged row into ``dependents`` with one ``INSERT ... SELECT``, in customer order with ids
+  that ascend in that order, so every index is written front to back. Nothing touches
+  ``dependents`` before that, so its statistics stay true while the checks run.
+- Keys set aside (a large PostgreSQL load): before the first chunk, the keys, index and
+  foreign key are dropped, and each chunk's candidate rows are copied straight into
+  ``dependents`` while the next chunk is read, each id counting its row's place in the file;
+  the stage keeps only what the rules read. ``insert`` then takes back out the few rows a
+  database rule refused and rebuilds the keys. A million rows' write to ``dependents`` thus
+  runs beside reading and checking instead of after the decision, and the stage is not read
+  again. The rules tell this run's rows from stored ones by ``import_run_id``.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -42,6 +49,7 @@ CHANNELS = ("self-service", "contact-centre")
 # What a staged row carries into ``dependents``; the rest (id, times, run) is the run's own.
 _OWN = ("id", "created_at", "updated_at", "import_run_id", "source_row", "name_key")
 DATA = [c.name for c in db.dependents.columns if c.name not in _OWN]
+_KEY_DATA = ("customer_id", "date_of_birth")  # what the rules read of a staged row's data
 
 _md = sa.MetaData()
 stage = sa.Table(
@@ -160,6 +168,7 @@ LEFT JOIN dependents d
       AND d.customer_id = s.customer_id
       AND d.date_of_birth = s.date_of_birth
       AND d.name_key = s.name_key
+      AND {stored}
 WHERE c.id IS NULL OR d.id IS NOT NULL
 """,
     "repeated": """
@@ -190,6 +199,10 @@ FROM dependents_stage s
 LEFT JOIN customers c ON c.id = s.customer_id
 WHERE c.id IS NULL
 """
+# ``{stored}``: a dependent stored before this run. A load that sets the keys aside copies its
+# rows into ``dependents`` while they are staged (``Loader.stage``), so the table holds them
+# too by the time the rules are decided; every other load's rows are not there yet.
+_STORED = "COALESCE(d.import_run_id, '') <> :run_id"
 # ``{big}``: MariaDB/MySQL group through an internal temporary table that spills to disk at
 # 16 MB; ``SQL_BIG_RESULT`` makes them sort instead. Grouping a million staged rows by
 # customer: 11.5 -> 3.3 s. (By natural key it was slower: its sort keys are long.)
@@ -201,6 +214,7 @@ LIMIT_SQL = {
 INSERT INTO dependents_held (customer_id, existing)
 SELECT d.customer_id, COUNT(*) FROM dependents d
 WHERE d.customer_id IN (SELECT s.customer_id FROM dependents_stage s WHERE s.candidate = 1)
+  AND {stored}
 GROUP BY d.customer_id
 """,
     "held_suspects": """
@@ -285,17 +299,6 @@ SELECT {id}, {data}, {own} FROM (
 ) accepted
 ORDER BY customer_id, source_row
 """.replace("{accepted}", _ACCEPTED)
-# With the keys and indexes set aside (``pipeline.indexes``) there is no index to write front
-# to back: the rows go in as staged, in file order, and each id counts its row's place in the
-# file, so no sort and no window. A million rows' insert: 3.7-4.6 -> 2.4-2.8 s, rebuilds
-# included 4.9-6.5 -> 4.0-4.6 s (three alternating runs each).
-UNINDEXED_INSERT_SQL = """
-INSERT INTO dependents (id, {data}, created_at, updated_at, import_run_id, source_row, name_key)
-SELECT {id}, {data}, {own} FROM (
-  SELECT s.*, s.source_row AS seq
-  {accepted}
-) accepted
-""".replace("{accepted}", _ACCEPTED)
 # SQLite sorts the rows it inserts whole, through its temporary file: sorting the accepted
 # rows' keys first and then reading each staged row by its rowid, in that order, took a
 # million rows' insert from 12.3 to 9.4 s (the sort alone from 7.4 s to about 1 s).
@@ -304,6 +307,12 @@ INSERT INTO dependents_order (stage_rowid)
 SELECT s.rowid {accepted}
 ORDER BY s.customer_id, s.source_row
 """.replace("{accepted}", _ACCEPTED)
+# With the keys set aside the candidates were copied in while staging: the rows a database
+# rule turned away are taken back out (PostgreSQL only, and only when there are any).
+REFUSED_SQL = """
+DELETE FROM dependents d USING dependents_verdicts v
+WHERE d.import_run_id = :run_id AND d.source_row = v.source_row
+"""
 SQLITE_INSERT_SQL = """
 INSERT INTO dependents (id, {data}, created_at, updated_at, import_run_id, source_row, name_key)
 SELECT {id}, {data}, {own} FROM (
@@ -349,6 +358,23 @@ def id_prefix(when: datetime, entropy: bytes) -> str:
     return f"{ms[:8]}-{ms[8:]}-7{r[1:4]}-{variant}{r[4:7]}-"
 
 
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+_NIBBLE_SHIFTS = np.arange(44, -1, -4, dtype=np.int64)  # 12 hex digits, most significant first
+
+
+def ids(prefix: str, seq: pd.Series) -> pd.Series:
+    """Each row's id: the run's 24-character ``prefix`` (``id_prefix``), then ``seq`` as 12
+    hex digits, as the insert's SQL spells it (``_ID``), made column-wise as one block of
+    characters."""
+    n = len(seq)
+    chars = np.empty((n, 36), np.uint8)
+    chars[:, :24] = np.frombuffer(prefix.encode("ascii"), np.uint8)
+    chars[:, 24:] = _HEX[(seq.to_numpy(dtype=np.int64)[:, None] >> _NIBBLE_SHIFTS) & 0xF]
+    offsets = pa.py_buffer(np.arange(0, 36 * n + 1, 36, dtype=np.int32).tobytes())
+    text = pa.Array.from_buffers(pa.string(), n, [None, offsets, pa.py_buffer(chars.tobytes())])
+    return pd.Series(text.to_pandas().array, index=seq.index)
+
+
 @dataclass
 class Loader:
     """Stages, decides and inserts the chunks of one import, inside the caller's transaction."""
@@ -358,18 +384,29 @@ class Loader:
     channel: str
     now: datetime
     rebuild_indexes: str = "auto"  # see ``pipeline.indexes``
-    set_aside: indexes.SetAside | None = None  # what the insert did with the indexes
+    set_aside: indexes.SetAside = field(default_factory=indexes.SetAside)  # see ``set_indexes_aside``
 
     def __post_init__(self) -> None:
         self.sieve = sieve.Sieve()
         for table in WORK_TABLES:
             db.fresh_temp_table(self.conn, table)
         self.kind = db.dialect(self.conn)
+        self.stored = self._any_stored()  # before this run's rows can be in the table
+        self.copied = 0  # rows copied straight into ``dependents`` while staging
+        self.prefix = id_prefix(self.now, os.urandom(4))
         if self.kind == "postgresql":
             # A file's sorts (decisions, customer order) fit in memory instead of spilling to
             # disk; compiling these one-off queries costs more than it saves.
             self.conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
             self.conn.exec_driver_sql("SET LOCAL jit = off")
+
+    def set_indexes_aside(self, rows: int) -> None:
+        """Before staging a load of about ``rows`` rows: set the keys, index and foreign key of
+        ``dependents`` aside when that pays (``pipeline.indexes``). Then ``stage`` copies each
+        chunk's candidate rows straight into ``dependents``, beside the server's other work
+        while the next chunk is read, and ``insert`` only takes back the few a database rule
+        refuses and rebuilds: no second pass over a staged copy of every row."""
+        self.set_aside = indexes.set_aside(self.conn, rows, self.rebuild_indexes)
 
     def stage(self, frame: pd.DataFrame, rejected_rows: pd.Index, bad_customer: pd.Index) -> None:
         """Stage a chunk's rows. ``rejected_rows`` failed a row rule: only their customer is
@@ -382,42 +419,67 @@ class Loader:
         customer_hash, key_hash = sieve.hashes(keyed["customer_id"], keyed.get("date_of_birth__value"))
         self.sieve.keep(customer_hash[candidate], key_hash[key.notna().to_numpy()])
         # Series, not arrays: the text stays in Arrow all the way to the bulk write.
+        source_row = pd.Series(keyed.index.to_numpy(dtype="int64"), index=keyed.index)
         out = {
-            "source_row": pd.Series(keyed.index.to_numpy(dtype="int64"), index=keyed.index),
+            "source_row": source_row,
             "candidate": pd.Series(candidate.astype("int64"), index=keyed.index),
             "customer_hash": pd.Series(customer_hash, index=keyed.index),
             "key_hash": pd.Series(key_hash, index=keyed.index),
             "name_key": key,
         }
+        data = {}
         for name in DATA:
             source = f"{name}__value" if f"{name}__value" in keyed else name
-            if source not in keyed:
-                continue  # not in the file: the staged column stays NULL
-            values = keyed[source]
+            if source in keyed:  # else not in the file: the column stays NULL
+                data[name] = keyed[source]
+        if self.set_aside.unindexed:
+            # The candidates go straight into ``dependents``; the stage keeps what the rules ask.
+            stored = pd.DataFrame({"id": ids(self.prefix, source_row), **data, **self._own(source_row, key)})
+            self.copied += int(candidate.sum())
+            bulk.write(self.conn, db.dependents, stored[candidate])
+            data = {k: v for k, v in data.items() if k in _KEY_DATA}
+        for name, values in data.items():
             # A rejected row's cells may not fit the columns (too long, out of range): keys only.
             out[name] = values if name == "customer_id" else values.where(candidate)
         bulk.write(self.conn, stage, pd.DataFrame(out))
 
+    def _own(self, source_row: pd.Series, key: pd.Series) -> dict[str, pd.Series | object]:
+        """The columns of ``dependents`` that are the run's, not the file's (but for the id)."""
+        return {
+            "created_at": self.now,
+            "updated_at": self.now,
+            "import_run_id": self.run_id,
+            "source_row": source_row,
+            "name_key": key,
+        }
+
     def decide(self) -> None:
         """Every database rule for the whole file, at once; failures go to ``dependents_verdicts``."""
         self._analyze(stage)
-        with closing(self.sieve):
-            bulk.write(self.conn, suspect_keys, pd.DataFrame({"key_hash": self.sieve.repeated_keys()}))
-            if self.channel == "self-service":
-                crowded = self.sieve.crowded_customers(SELF_SERVICE_LIMIT)
-                bulk.write(self.conn, suspect_customers, pd.DataFrame({"customer_hash": crowded}))
         steps = dict(DECISION_SQL)
-        stored = self._any_stored()
-        if not stored:
+        if not self.stored:
             steps["refused"] = UNKNOWN_CUSTOMERS_SQL
         if self.channel == "self-service":
             steps |= LIMIT_SQL
-            if not stored:  # no stored dependent to count: dependents_held stays empty
+            if not self.stored:  # no stored dependent to count: dependents_held stays empty
                 del steps["held"], steps["held_suspects"]
+        with closing(self.sieve):
+            keys = self.sieve.repeated_keys()
+            crowded = self.sieve.crowded_customers(SELF_SERVICE_LIMIT) if "crowded" in steps else keys[:0]
+        # A grouping with no suspect to see finds nothing, but still reads every staged row
+        # (about 0.2 s a million on PostgreSQL): the file repeats no key, crowds no customer.
+        if len(keys):
+            bulk.write(self.conn, suspect_keys, pd.DataFrame({"key_hash": keys}))
+        else:
+            del steps["repeated"], steps["repeats"]
+        if len(crowded):
+            bulk.write(self.conn, suspect_customers, pd.DataFrame({"customer_hash": crowded}))
+        elif "crowded" in steps and not self.stored:  # nor can a stored dependent make one
+            del steps["crowded"], steps["over"]
         for name, sql in steps.items():
-            sql = sql.replace("{big}", _BIG.get(self.kind, ""))
+            sql = sql.replace("{big}", _BIG.get(self.kind, "")).replace("{stored}", _STORED)
             with hash_joins(self.conn) if name in _STAGED_ONLY else nullcontext():
-                self.conn.execute(sa.text(sql), {"limit": SELF_SERVICE_LIMIT})
+                self.conn.execute(sa.text(sql), {"limit": SELF_SERVICE_LIMIT, "run_id": self.run_id})
             if name in _JOINED_LATER:
                 self._analyze(_JOINED_LATER[name])
         for sql in VERDICT_SQL:
@@ -435,18 +497,28 @@ class Loader:
         return Verdicts(pd.DataFrame(found, columns=["row", "verdict", "ref_row", "existing", "candidate"]))
 
     def insert(self, rows: int) -> int:
-        """Move every staged row no rule turned away (``rows``, by the verdicts) into
-        ``dependents``; returns how many. A large load into PostgreSQL rebuilds the natural-key
-        index and foreign key afterwards instead of checking row by row (``pipeline.indexes``)."""
-        params = {"prefix": id_prefix(self.now, os.urandom(4)), "now": self.now, "run_id": self.run_id}
-        with indexes.set_aside(self.conn, rows, self.rebuild_indexes) as self.set_aside:
-            template = UNINDEXED_INSERT_SQL if self.set_aside.unindexed else INSERT_SQL
-            if self.kind == "sqlite":
-                db.fresh_temp_table(self.conn, accepted_order)
-                self.conn.exec_driver_sql(SQLITE_ORDER_SQL)  # rowids 1, 2, ... in that order
-                template = SQLITE_INSERT_SQL
-            sql = template.format(data=", ".join(DATA), id=_ID[self.kind], own=_OWN_VALUES)
-            return self.conn.execute(sa.text(sql), params).rowcount
+        """Put every staged row no rule turned away (``rows``, by the verdicts) into
+        ``dependents``; returns how many. With the keys set aside the rows are there already:
+        only those a database rule refused are taken out, and the keys, index and foreign key
+        rebuilt (checking every row). Otherwise one ``INSERT ... SELECT`` moves them from the
+        stage in customer order, checked row by row."""
+        if self.set_aside.unindexed:
+            refused = self.copied - rows
+            taken = (
+                self.conn.execute(sa.text(REFUSED_SQL), {"run_id": self.run_id}).rowcount if refused else 0
+            )
+            if taken != refused:  # the verdicts and the copied rows disagree: a bug, say so
+                raise RuntimeError(f"took back {taken} refused rows, expected {refused}")
+            self.set_aside.restore(self.conn)
+            return self.copied - taken
+        params = {"prefix": self.prefix, "now": self.now, "run_id": self.run_id}
+        template = INSERT_SQL
+        if self.kind == "sqlite":
+            db.fresh_temp_table(self.conn, accepted_order)
+            self.conn.exec_driver_sql(SQLITE_ORDER_SQL)  # rowids 1, 2, ... in that order
+            template = SQLITE_INSERT_SQL
+        sql = template.format(data=", ".join(DATA), id=_ID[self.kind], own=_OWN_VALUES)
+        return self.conn.execute(sa.text(sql), params).rowcount
 
     def _any_stored(self) -> bool:
         """Whether ``dependents`` holds any row. A first load into an empty table need not

@@ -185,6 +185,8 @@ def _load(
             run.source_run_id = _source_run(conn, src.path)
         ledger.start(conn, run)
         loader = load.Loader(conn, run.id, options.channel, run.started_at, options.rebuild_indexes)
+        if not options.dry_run:  # a dry run inserts nothing: it never takes the table
+            loader.set_indexes_aside(src.estimated_rows)
         with steps.timing("staging"):
             rule_rejected = _stage_all(src, cmap, validator, loader, run, options, spool)
         with steps.timing("decision"):
@@ -209,7 +211,7 @@ def _load(
             with steps.timing("commit"):
                 trans.commit()
             pending.committed = True
-            if loader.set_aside and loader.set_aside.note:
+            if loader.set_aside.note:
                 warnings.append(loader.set_aside.note)
             return
         trans.rollback()

@@ -130,13 +130,34 @@ def test_a_primary_key_another_table_needs_stays_in_place(referenced_key, tmp_pa
 
 
 def test_a_failure_after_the_drop_puts_index_and_foreign_key_back(pg_url, tmp_path, monkeypatch):
+    """The rows copied in while staging go with the rollback too: a repeated row makes the
+    import take it back out, and that statement fails."""
     before = schema(pg_url)
-    broken = load.UNINDEXED_INSERT_SQL.replace("FROM dependents_stage", "FROM nowhere")
-    monkeypatch.setattr(load, "UNINDEXED_INSERT_SQL", broken)
+    broken = load.REFUSED_SQL.replace("USING dependents_verdicts", "USING nowhere")
+    monkeypatch.setattr(load, "REFUSED_SQL", broken)
     with pytest.raises(Exception, match="nowhere"):
-        import_rows(pg_url, tmp_path, [kid(1), kid(2)], "always")
+        import_rows(pg_url, tmp_path, [kid(1), kid(1), kid(2)], "always")
     assert schema(pg_url) == before
     assert stored(pg_url) == 0
+
+
+def test_a_rebuilt_load_checks_against_the_dependents_stored_before_it(pg_url, tmp_path):
+    """Its rows are in ``dependents`` before the rules run: they are not twins of themselves,
+    nor counted towards their customer's limit as stored ones."""
+    assert run_import(pg_url, tmp_path, [kid(1), kid(2)], name="first.csv") == (0, {})
+    rows = [kid(2), kid(3), kid(4), kid(5), kid(1, C2)]
+    code, codes = run_import(pg_url, tmp_path, rows, "--rebuild-indexes", "always")
+    assert code == 1
+    assert codes == {2: ["DEPENDENT_ALREADY_EXISTS"], 5: ["DEPENDENT_LIMIT_REACHED"]}
+    assert stored(pg_url) == 5
+
+
+def test_a_dry_run_leaves_the_indexes_alone(pg_url, tmp_path):
+    before, oid = schema(pg_url), index_oid(pg_url)
+    code, codes = run_import(pg_url, tmp_path, [kid(1), kid(1)], "--rebuild-indexes", "always", "--dry-run")
+    assert (code, codes) == (1, {3: ["DUPLICATE_IN_FILE"]})
+    assert stored(pg_url) == 0
+    assert schema(pg_url) == before and index_oid(pg_url) == oid
 
 
 def test_auto_counts_the_stored_rows(pg_url, tmp_path, monkeypatch):
@@ -144,13 +165,13 @@ def test_auto_counts_the_stored_rows(pg_url, tmp_path, monkeypatch):
     import_rows(pg_url, tmp_path, [kid(1), kid(2), kid(3, C2)], "auto")
     engine = db.engine_for(pg_url)
     with engine.connect() as conn, conn.begin():
-        with indexes.set_aside(conn, 3, "auto") as doubles:  # 3 stored + 3: rebuilt
-            pass
-        with indexes.set_aside(conn, 2, "auto") as less:  # 3 stored + 2: row by row
-            pass
+        with conn.begin_nested() as first:
+            doubles = indexes.set_aside(conn, 3, "auto")  # 3 stored + 3: set aside
+            first.rollback()
+        less = indexes.set_aside(conn, 2, "auto")  # 3 stored + 2: row by row
         conn.rollback()
     engine.dispose()
-    assert (doubles.how, less.how) == ("rebuilt", "row by row")
+    assert (doubles.how, less.how) == ("set aside", "row by row")
 
 
 def test_auto_leaves_a_table_in_use_alone_and_says_so(pg_url, tmp_path, monkeypatch):

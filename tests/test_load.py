@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -235,14 +236,17 @@ FROM generate_series(2, :rows) AS n
 """
 
 
-def staged_loader(conn, rows: int = 20_000):
-    """A PostgreSQL ``Loader`` with ``rows`` staged rows (1,999 customers, none refused)."""
+def staged_loader(conn, rows: int = 20_000, suspects: bool = True):
+    """A PostgreSQL ``Loader`` with ``rows`` staged rows (1,999 customers, none refused);
+    with ``suspects``, the sieve holds their hashes alike, so both groupings have rows to see."""
     from datetime import datetime
 
     from pipeline import load
 
     loader = load.Loader(conn, "r", "self-service", datetime(2026, 11, 22))
     conn.execute(sa.text(STAGE_ROWS_SQL), {"rows": rows + 1})
+    if suspects:
+        loader.sieve.keep(np.zeros(rows, np.int32), np.zeros(rows, np.int32))
     return loader
 
 
@@ -268,9 +272,21 @@ def test_checks_among_the_files_own_tables_join_by_hash_on_postgresql(pg_url):
     engine.dispose()
 
 
-def test_decide_uses_hash_joins_only_among_the_files_own_tables(pg_url):
+GROUPINGS = {
+    "dependents_repeated": "off",
+    "dependents_repeats": "off",
+    "dependents_crowded": "off",
+    "dependents_over": "off",
+}
+
+
+@pytest.mark.parametrize(("suspects", "groupings"), [(True, GROUPINGS), (False, {})])
+def test_decide_uses_hash_joins_only_among_the_files_own_tables(pg_url, suspects, groupings):
     """The checks against stored customers and dependents keep the planner's choice: a small
-    file is right to look its rows up in a large table by its index."""
+    file is right to look its rows up in a large table by its index. With no suspect in the
+    sieve (no key hash seen twice, no customer hash past the limit, nothing stored) the two
+    groupings and the steps that follow them do not run: they would read every staged row to
+    find nothing."""
     engine = db.engine_for(pg_url)
     nestloop: dict[str, str] = {}
 
@@ -282,15 +298,12 @@ def test_decide_uses_hash_joins_only_among_the_files_own_tables(pg_url):
     before_work_table_inserts(engine, setting)
 
     with engine.connect() as conn:
-        staged_loader(conn, rows=100).decide()
+        staged_loader(conn, rows=100, suspects=suspects).decide()
         after = conn.exec_driver_sql("SHOW enable_nestloop").scalar()
     engine.dispose()
     assert {k: v for k, v in nestloop.items() if k != "dependents_stage"} == {
         "dependents_refused": "on",
-        "dependents_repeated": "off",
-        "dependents_repeats": "off",
-        "dependents_crowded": "off",
-        "dependents_over": "off",
+        **groupings,
         "dependents_verdicts": "on",
     }  # no dependent is stored, so none is counted (dependents_held)
     assert after == "on"

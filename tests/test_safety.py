@@ -43,10 +43,12 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def inserting(url: str) -> bool:
-    """The import is moving its staged rows into ``dependents`` (its one write to the table)."""
+    """The import is writing rows into ``dependents``: copying them in while it stages (a
+    large load, with the keys set aside) or moving them from the stage (row by row)."""
     sql = (
         "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'dependents' "
-        "AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%INSERT INTO dependents (%'"
+        "AND pid <> pg_backend_pid() AND state = 'active' "
+        "AND (query LIKE '%INSERT INTO dependents (%' OR query LIKE 'COPY dependents (%')"
     )
     return query(url, sql)[0][0] > 0
 
