@@ -16,6 +16,7 @@ import io
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
-from psycopg.copy import QueuedLibpqWriter
 from pymysql.constants import CLIENT
 from sqlalchemy.engine import Connection
 
@@ -32,70 +32,102 @@ from pipeline import db
 
 try:
     from pgpq import ArrowToPostgresBinaryEncoder
-except ImportError:  # pgpq has no wheel for Linux on ARM: there, CSV ``COPY`` (``_copy_csv``)
+except ImportError:  # pgpq has no wheel for Linux on ARM: there, CSV ``COPY`` (``_csv``)
     ArrowToPostgresBinaryEncoder = None
 
 
-COPY_BATCH = 16_384  # rows encoded at a time for binary ``COPY``, while the server takes the last
+COPY_BATCH = 16_384  # rows per encoded part of a binary ``COPY``: the server takes one as the next is sent
+
+
+@dataclass
+class Prepared:
+    """A frame made ready for one dialect's bulk write, with no database work yet: so one
+    thread can prepare the next chunk while another writes this one (``Loader.prepare``)."""
+
+    table: sa.Table
+    names: list[str]
+    how: str  # "binary" or "csv" COPY (PostgreSQL); "text" (MariaDB/MySQL); "rows" (SQLite)
+    payload: Any  # encoded COPY data; or the Arrow table of text; or the rows as tuples
+    rows: int
 
 
 def write(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     """Append ``frame`` (columns named as the table's) with the fastest path of the dialect:
     PostgreSQL binary ``COPY``, SQLite ``executemany`` in the open transaction,
     MariaDB/MySQL ``LOAD DATA`` or multi-row ``INSERT`` (PyMySQL batches ``executemany``)."""
+    send(conn, prepare(db.dialect(conn), table, frame))
+
+
+def prepare(kind: str, table: sa.Table, frame: pd.DataFrame) -> Prepared:
+    """The client's half of ``write`` for the dialect ``kind``: typing, and for PostgreSQL
+    encoding, every value column-wise, never row by row in Python (but SQLite's tuples)."""
     if frame.empty:
-        return
+        return Prepared(table, list(frame.columns), "rows", [], 0)
     arrow = _arrow(table, frame)
-    cols = ", ".join(arrow.column_names)
-    kind = db.dialect(conn)
-    raw = conn.connection.dbapi_connection
+    names, n = arrow.column_names, arrow.num_rows
     if kind == "postgresql":
-        (_copy_binary if ArrowToPostgresBinaryEncoder else _copy_csv)(raw, table, arrow)
+        if ArrowToPostgresBinaryEncoder:
+            return Prepared(table, names, "binary", _binary(table, arrow), n)
+        return Prepared(table, names, "csv", _csv(arrow), n)
+    arrow = pa.table([_as_text(c) for c in arrow.columns], names=names)
+    if kind == "mysql":
+        return Prepared(table, names, "text", arrow, n)
+    return Prepared(table, names, "rows", list(zip(*(c.to_pylist() for c in arrow.columns), strict=True)), n)
+
+
+def send(conn: Connection, prepared: Prepared) -> None:
+    """The database's half of ``write``: one ``COPY``, ``LOAD DATA`` or ``executemany``."""
+    if not prepared.rows:
         return
-    arrow = pa.table([_as_text(c) for c in arrow.columns], names=arrow.column_names)
-    if kind == "mysql" and _local_infile(raw):
-        _load_data(raw, table, arrow)
+    raw = conn.connection.dbapi_connection
+    if prepared.how in ("binary", "csv"):
+        with _copy_in(raw, prepared.table, prepared.names, prepared.how) as copy:
+            for part in prepared.payload:
+                copy.write(part)
         return
-    rows = list(zip(*(c.to_pylist() for c in arrow.columns), strict=True))
-    marks = ", ".join(["?" if kind == "sqlite" else "%s"] * len(arrow.column_names))
+    rows = prepared.payload
+    if prepared.how == "text":
+        if _local_infile(raw):
+            _load_data(raw, prepared.table, prepared.payload)
+            return
+        rows = list(zip(*(c.to_pylist() for c in prepared.payload.columns), strict=True))
+    marks = ", ".join(["%s" if prepared.how == "text" else "?"] * len(prepared.names))
     cur = raw.cursor()
     try:
-        cur.executemany(f"INSERT INTO {table.name} ({cols}) VALUES ({marks})", rows)
+        cur.executemany(
+            f"INSERT INTO {prepared.table.name} ({', '.join(prepared.names)}) VALUES ({marks})", rows
+        )
     finally:
         cur.close()
 
 
-def _copy_binary(raw: Any, table: sa.Table, arrow: pa.Table) -> None:
-    """PostgreSQL's binary ``COPY``: each value in the column's own wire format. The format
-    carries no types, so every array must be exactly the column's type (``_wire``)."""
+def _binary(table: sa.Table, arrow: pa.Table) -> list[bytes]:
+    """PostgreSQL's binary ``COPY`` data: each value in the column's own wire format. The
+    format carries no types, so every array must be exactly the column's type (``_wire``).
+    Encoded in batches, so the server can take the first while the rest are sent."""
     wire = pa.table(
         [_wire(table.c[n].type, c) for n, c in zip(arrow.column_names, arrow.columns, strict=True)],
         names=arrow.column_names,
     )
     encoder = ArrowToPostgresBinaryEncoder(wire.schema)
-    with _copy_in(raw, table, wire.column_names, "binary") as copy:
-        copy.write(encoder.write_header())
-        for batch in wire.to_batches(max_chunksize=COPY_BATCH):
-            copy.write(encoder.write_batch(batch))
-        copy.write(encoder.finish())
+    parts = [encoder.write_header()]
+    parts += [encoder.write_batch(batch) for batch in wire.to_batches(max_chunksize=COPY_BATCH)]
+    return [*parts, encoder.finish()]
 
 
-def _copy_csv(raw: Any, table: sa.Table, arrow: pa.Table) -> None:
+def _csv(arrow: pa.Table) -> list[bytes]:
     """``COPY`` of Arrow-written CSV, where pgpq cannot be installed: the server parses the
     text (2.4-2.7 s of its CPU for a million staged rows, against 0.9-1.2 s binary)."""
     buf = io.BytesIO()
     pacsv.write_csv(arrow, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    with _copy_in(raw, table, arrow.column_names, "csv") as copy:
-        copy.write(buf.getbuffer())
+    return [buf.getvalue()]
 
 
 @contextmanager
 def _copy_in(raw: Any, table: sa.Table, names: list[str], fmt: str) -> Iterator[Any]:
-    """psycopg's ``COPY ... FROM STDIN`` into ``names`` of ``table``, in format ``fmt``. The
-    data goes to the server from psycopg's own thread (``QueuedLibpqWriter``), so the server
-    parses one batch while the next is encoded here, instead of after it."""
+    """psycopg's ``COPY ... FROM STDIN`` into ``names`` of ``table``, in format ``fmt``."""
     sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT {fmt})"
-    with raw.cursor() as cur, cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+    with raw.cursor() as cur, cur.copy(sql) as copy:
         yield copy
 
 

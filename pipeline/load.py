@@ -409,9 +409,21 @@ class Loader:
         self.set_aside = indexes.set_aside(self.conn, rows, self.rebuild_indexes)
 
     def stage(self, frame: pd.DataFrame, rejected_rows: pd.Index, bad_customer: pd.Index) -> None:
-        """Stage a chunk's rows. ``rejected_rows`` failed a row rule: only their customer is
-        checked, and they take no place in the file order. Rows whose customer id is not a
-        UUID (``bad_customer``) are not staged at all."""
+        """Stage a chunk's rows (``prepare``, then ``write``)."""
+        self.write(self.prepare(frame, rejected_rows, bad_customer))
+
+    def write(self, prepared: list[bulk.Prepared]) -> None:
+        """A prepared chunk's bulk writes, in order: the database's half of ``stage``."""
+        for part in prepared:
+            bulk.send(self.conn, part)
+
+    def prepare(
+        self, frame: pd.DataFrame, rejected_rows: pd.Index, bad_customer: pd.Index
+    ) -> list[bulk.Prepared]:
+        """A chunk's rows made ready to stage, with no database work, so the import can
+        prepare one chunk while the last is written. ``rejected_rows`` failed a row rule: only
+        their customer is checked, and they take no place in the file order. Rows whose
+        customer id is not a UUID (``bad_customer``) are not staged at all."""
         unkeyed = bad_customer.intersection(frame.index)
         keyed = frame.drop(index=unkeyed) if len(unkeyed) else frame  # a copy of every column
         candidate = ~keyed.index.isin(rejected_rows)
@@ -427,7 +439,7 @@ class Loader:
             "key_hash": pd.Series(key_hash, index=keyed.index),
             "name_key": key,
         }
-        data = {}
+        data, prepared = {}, []
         for name in DATA:
             source = f"{name}__value" if f"{name}__value" in keyed else name
             if source in keyed:  # else not in the file: the column stays NULL
@@ -436,12 +448,12 @@ class Loader:
             # The candidates go straight into ``dependents``; the stage keeps what the rules ask.
             stored = pd.DataFrame({"id": ids(self.prefix, source_row), **data, **self._own(source_row, key)})
             self.copied += int(candidate.sum())
-            bulk.write(self.conn, db.dependents, stored[candidate])
+            prepared.append(bulk.prepare(self.kind, db.dependents, stored[candidate]))
             data = {k: v for k, v in data.items() if k in _KEY_DATA}
         for name, values in data.items():
             # A rejected row's cells may not fit the columns (too long, out of range): keys only.
             out[name] = values if name == "customer_id" else values.where(candidate)
-        bulk.write(self.conn, stage, pd.DataFrame(out))
+        return [*prepared, bulk.prepare(self.kind, stage, pd.DataFrame(out))]
 
     def _own(self, source_row: pd.Series, key: pd.Series) -> dict[str, pd.Series | object]:
         """The columns of ``dependents`` that are the run's, not the file's (but for the id)."""
