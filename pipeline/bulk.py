@@ -36,6 +36,7 @@ except ImportError:  # pgpq has no wheel for Linux on ARM: there, CSV ``COPY`` (
     ArrowToPostgresBinaryEncoder = None
 
 
+ROWS_AT_ONCE = 10_000  # SQLite and MariaDB without LOAD DATA: tuples made at a time
 COPY_BATCH = 16_384  # rows per encoded part of a binary ``COPY``: the server takes one as the next is sent
 
 
@@ -46,8 +47,8 @@ class Prepared:
 
     table: sa.Table
     names: list[str]
-    how: str  # "binary" or "csv" COPY (PostgreSQL); "text" (MariaDB/MySQL); "rows" (SQLite)
-    payload: Any  # encoded COPY data; or the Arrow table of text; or the rows as tuples
+    how: str  # "binary" or "csv" COPY (PostgreSQL); "text": SQLite, MariaDB/MySQL
+    payload: Any  # the encoded COPY data, or the Arrow table of text
     rows: int
 
 
@@ -60,19 +61,16 @@ def write(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
 
 def prepare(kind: str, table: sa.Table, frame: pd.DataFrame) -> Prepared:
     """The client's half of ``write`` for the dialect ``kind``: typing, and for PostgreSQL
-    encoding, every value column-wise, never row by row in Python (but SQLite's tuples)."""
+    encoding, every value column-wise, never row by row in Python."""
     if frame.empty:
-        return Prepared(table, list(frame.columns), "rows", [], 0)
+        return Prepared(table, list(frame.columns), "text", pa.table({}), 0)
     arrow = _arrow(table, frame)
     names, n = arrow.column_names, arrow.num_rows
     if kind == "postgresql":
         if ArrowToPostgresBinaryEncoder:
             return Prepared(table, names, "binary", _binary(table, arrow), n)
         return Prepared(table, names, "csv", _csv(arrow), n)
-    arrow = pa.table([_as_text(c) for c in arrow.columns], names=names)
-    if kind == "mysql":
-        return Prepared(table, names, "text", arrow, n)
-    return Prepared(table, names, "rows", list(zip(*(c.to_pylist() for c in arrow.columns), strict=True)), n)
+    return Prepared(table, names, "text", pa.table([_as_text(c) for c in arrow.columns], names=names), n)
 
 
 def send(conn: Connection, prepared: Prepared) -> None:
@@ -85,20 +83,24 @@ def send(conn: Connection, prepared: Prepared) -> None:
             for part in prepared.payload:
                 copy.write(part)
         return
-    rows = prepared.payload
-    if prepared.how == "text":
-        if _local_infile(raw):
-            _load_data(raw, prepared.table, prepared.payload)
-            return
-        rows = list(zip(*(c.to_pylist() for c in prepared.payload.columns), strict=True))
-    marks = ", ".join(["%s" if prepared.how == "text" else "?"] * len(prepared.names))
+    if db.dialect(conn) == "mysql" and _local_infile(raw):
+        _load_data(raw, prepared.table, prepared.payload)
+        return
+    marks = ", ".join(["?" if db.dialect(conn) == "sqlite" else "%s"] * len(prepared.names))
+    sql = f"INSERT INTO {prepared.table.name} ({', '.join(prepared.names)}) VALUES ({marks})"
     cur = raw.cursor()
     try:
-        cur.executemany(
-            f"INSERT INTO {prepared.table.name} ({', '.join(prepared.names)}) VALUES ({marks})", rows
-        )
+        cur.executemany(sql, _rows(prepared.payload))
     finally:
         cur.close()
+
+
+def _rows(arrow: pa.Table) -> Iterator[tuple]:
+    """The rows as tuples for ``executemany``, made ``ROWS_AT_ONCE`` at a time as it asks for
+    them, so a chunk's Python objects are never all alive at once."""
+    for start in range(0, arrow.num_rows, ROWS_AT_ONCE):
+        part = arrow.slice(start, ROWS_AT_ONCE)
+        yield from zip(*(c.to_pylist() for c in part.columns), strict=True)
 
 
 def _binary(table: sa.Table, arrow: pa.Table) -> list[bytes]:

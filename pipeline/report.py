@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline import cells as json_cells
 from pipeline import pii
@@ -38,6 +39,27 @@ def defuse(cells: pd.Series) -> pd.Series:
     text = cells.astype("str")
     risky = text.str.startswith(FORMULA_START).fillna(False).astype(bool)
     return text.where(~risky, "'" + text)
+
+
+_CSV_QUOTED = '[,"\r\n]'  # what makes csv.writer (QUOTE_MINIMAL) quote a field
+_TEXT = pa.large_string()
+_QUOTE = pa.scalar('"', _TEXT)
+
+
+def csv_rows(columns: list[pd.Series]) -> str:
+    """The rows of ``columns`` (equal lengths; missing cells empty) exactly as ``csv.writer``
+    writes them (QUOTE_MINIMAL, ``\r\n``), built a column at a time with Arrow's string
+    kernels: 50,000 rejected rows took the writer 0.6 s a row at a time."""
+    fields = []
+    for column in columns:
+        text = pc.fill_null(pa.array(column.astype("str").array).cast(_TEXT), "")
+        escaped = pc.replace_substring(text, '"', '""')
+        quoted = pc.binary_join_element_wise(_QUOTE, escaped, _QUOTE, pa.scalar("", _TEXT))
+        fields.append(pc.if_else(pc.match_substring_regex(text, _CSV_QUOTED), quoted, text))
+    if not fields or not len(fields[0]):
+        return ""
+    lines = pc.binary_join_element_wise(*fields, pa.scalar(",", _TEXT))
+    return "\r\n".join(lines.to_pylist()) + "\r\n"
 
 
 @dataclass
@@ -85,12 +107,9 @@ class RejectsCsv:
         self.writer.writerow(REPORT_COLUMNS + [layout.headers[i] for i in layout.shown])
 
     def add(self, table: pd.DataFrame, rejects: pd.DataFrame) -> None:
-        defused = table.copy()
-        for col in defused.columns[len(REPORT_COLUMNS) :]:
-            defused[col] = defuse(visible(defused[col]))
-        self.writer.writerows(
-            defused.astype(object).where(defused.notna(), "").itertuples(index=False, name=None)
-        )
+        columns = [table[c] for c in table.columns[: len(REPORT_COLUMNS)]]
+        columns += [defuse(visible(table[c])) for c in table.columns[len(REPORT_COLUMNS) :]]
+        self.fh.write(csv_rows(columns))
 
     def close(self, run: Run, counts: Counter, include_pii: bool) -> None:
         self.fh.close()

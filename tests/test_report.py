@@ -4,14 +4,17 @@ notifications as data, round trips through a corrected report, and rebuilt repor
 from __future__ import annotations
 
 import csv
+import io
 import json
 import stat
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
+from pipeline import report
 from pipeline.report_xlsx import WARNING_FILL
 from tests.conftest import AS_OF, customers_csv, invoke, query, write_csv
 
@@ -336,3 +339,33 @@ def test_an_unfixed_control_character_is_refused_again_when_the_report_is_import
     with (tmp_path / "r2" / "in.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
         line = next(csv.DictReader(fh))
     assert (line["codes"], line["notes"]) == ("NOTES_INVALID", "bell\ufffd")
+
+
+AWKWARD = [
+    "",
+    "plain",
+    "a,b",
+    'say "hi"',
+    '"',
+    "line\nbreak",
+    "cr\rhere",
+    "crlf\r\n",
+    " lead",
+    "tail ",
+    "é ß 🙂",
+    "'=1+1",
+    ";",
+    "\t",
+]
+
+
+@pytest.mark.parametrize("value", AWKWARD)
+def test_the_csv_rows_are_what_csv_writer_writes(value):
+    columns = [pd.Series([2, 3]), pd.Series([value, None], dtype="str"), pd.Series(["x", value], dtype="str")]
+    expected = io.StringIO(newline="")
+    csv.writer(expected).writerows([[2, value, "x"], [3, "", value]])
+    assert report.csv_rows(columns) == expected.getvalue()
+
+
+def test_csv_rows_of_no_rows_is_nothing():
+    assert report.csv_rows([pd.Series([], dtype="int64"), pd.Series([], dtype="str")]) == ""
