@@ -4,9 +4,10 @@ The whole file is one database transaction: its accepted dependents and its run
 record commit together or not at all. Chunk by chunk, rows are validated and staged
 in the database, and their raw cells and row-rule failures spooled to private
 temporary files, so memory stays flat however long the file. Once the whole file is
-staged the database rules are decided, each chunk's failures become rejected rows
-(spooled too), and the insert and the reports run side by side; the reports are
-published after the commit.
+staged the database decides its rules while each chunk's row-rule failures become
+rejected rows (spooled too); a chunk the database's verdicts touch is assembled again with
+them. Then the insert and the reports run side by side; the reports are published after
+the commit.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pipeline.errors import AlreadyImported, PipelineError, Terminated
 from pipeline.normalise import normalise
 from pipeline.notifications import assemble, with_details
 from pipeline.read import Source, open_source
-from pipeline.spool import Spool
+from pipeline.spool import Chunk, Spool
 from pipeline.validate import Validator
 from schemas import DEFAULT_PROFILE, PROFILES, parse
 
@@ -189,9 +190,13 @@ def _load(
             loader.set_indexes_aside(src.estimated_rows)
         with steps.timing("staging"):
             rule_rejected = _stage_all(src, cmap, validator, loader, run, options, spool)
-        with steps.timing("decision"):
-            loader.decide()
-            verdicts = loader.verdicts()
+        # The database decides its rules while this thread assembles the rejected rows as the
+        # row rules alone would have them: most rejected rows' notes do not wait on the database.
+        with ThreadPoolExecutor(1, thread_name_prefix="decide") as pool:
+            decided = pool.submit(steps.timed("decision", _decide), loader)
+            with steps.timing("assembly"):
+                early = _assemble_early(spool)
+            verdicts = decided.result()
         run.rejected = rule_rejected + verdicts.rejected_candidates
         run.accepted = run.rows_read - run.rejected
         run.status = _status(run, options)
@@ -203,7 +208,7 @@ def _load(
             with ThreadPoolExecutor(1, thread_name_prefix="insert") as pool:
                 inserted = pool.submit(steps.timed("insert", _insert), loader, run)
                 with steps.timing("assembly"):
-                    _assemble(verdicts, spool, counts, run)
+                    _assemble(verdicts, spool, early, counts, run)
                 recorded = pool.submit(steps.timed("ledger", _record_after), inserted, conn, run, spool)
                 with steps.timing("reports"):
                     pending.write(run, counts, spool.frames())
@@ -216,7 +221,7 @@ def _load(
             return
         trans.rollback()
         with steps.timing("assembly"):
-            _assemble(verdicts, spool, counts, run)
+            _assemble(verdicts, spool, early, counts, run)
         run.finished_at = datetime.now(UTC).replace(tzinfo=None)
         with steps.timing("reports"):
             pending.write(run, counts, spool.frames())
@@ -287,20 +292,57 @@ def _check(
     return frame, with_details(validator.failures(frame), validator.details)
 
 
-def _assemble(verdicts: load.Verdicts, spool: Spool, counts: Counter, run: ledger.Run) -> None:
-    """Each chunk's row-rule failures and database verdicts -> rejected rows, spooled."""
-    rejected = 0
+def _decide(loader: load.Loader) -> load.Verdicts:
+    """Every database rule's verdicts for the whole file."""
+    loader.decide()
+    return loader.verdicts()
+
+
+def _assemble_early(spool: Spool) -> list[Counter]:
+    """Each chunk's rejected rows as its row-rule failures alone make them, spooled; returns
+    each chunk's code counts. A chunk the database's verdicts leave alone is then done."""
+    counts = []
     for chunk in spool.chunks():
-        failures = pd.concat([chunk.failures, verdicts.failures(chunk.first, chunk.last)], ignore_index=True)
-        notes = assemble(failures)
-        if notes.empty:
+        notes = _notes(chunk, chunk.failures)
+        spool.keep_early(notes)
+        counts.append(Counter(_codes(notes)))
+    return counts
+
+
+def _assemble(
+    verdicts: load.Verdicts, spool: Spool, early: list[Counter], counts: Counter, run: ledger.Run
+) -> None:
+    """Each chunk's rejected rows, spooled: the early ones as they are, or assembled again
+    with the database's verdicts where any fall in the chunk (their codes join the row's)."""
+    rejected = 0
+    for i, ((first, last), batch) in enumerate(zip(spool.ranges, spool.early(), strict=True)):
+        found = verdicts.failures(first, last)
+        if found.empty:
+            spool.add_batch(batch)
+            counts.update(early[i])
+            rejected += batch.num_rows
             continue
-        counts.update(notes["codes"].str.split(";").explode().value_counts().to_dict())
-        spool.add(notes.reset_index().assign(cells=chunk.cells(notes.index)))
+        chunk = spool.chunk(i)
+        notes = _notes(chunk, pd.concat([chunk.failures, found], ignore_index=True))
+        spool.add(notes)
+        counts.update(_codes(notes))
         rejected += len(notes)
     spool.seal()
     if rejected != run.rejected:  # the counts before the insert and the rows disagree: a bug
         raise RuntimeError(f"assembled {rejected} rejected rows, counted {run.rejected}")
+
+
+def _notes(chunk: Chunk, failures: pd.DataFrame) -> pd.DataFrame:
+    """A chunk's rejected rows (row, codes, messages, notifications, cells) from its failures."""
+    notes = assemble(failures)
+    return notes.reset_index().assign(cells=chunk.cells(notes.index) if len(notes) else [])
+
+
+def _codes(notes: pd.DataFrame) -> dict[str, int]:
+    """How many rejected rows carry each code."""
+    if notes.empty:
+        return {}
+    return notes["codes"].str.split(";").explode().value_counts().to_dict()
 
 
 def _insert(loader: load.Loader, run: ledger.Run) -> None:

@@ -125,7 +125,43 @@ class Spool:
             for i, (first, last) in enumerate(self.ranges):
                 yield Chunk(first, last, failures.get_batch(i).to_pandas(), cells.get_batch(i))
 
+    def chunk(self, i: int) -> Chunk:
+        """The ``i``-th kept chunk alone (``chunks`` reads them all in turn)."""
+        first, last = self.ranges[i]
+        with (
+            pa.OSFile(str(self.dir / "cells.arrow")) as cells_file,
+            pa.OSFile(str(self.dir / "failures.arrow")) as failures_file,
+        ):
+            failures = pa.ipc.open_file(failures_file).get_batch(i).to_pandas()
+            return Chunk(first, last, failures, pa.ipc.open_file(cells_file).get_batch(i))
+
     # -- rejected rows ----------------------------------------------------------------------
+
+    def keep_early(self, frame: pd.DataFrame) -> None:
+        """Keep a chunk's rejected rows by its row rules alone (``run`` assembles them while the
+        database decides its own rules), one batch per chunk, empty or not."""
+        if "early" not in self._writing:
+            self._open("early", _REJECTS)
+        if frame.empty:
+            batch = pa.record_batch([pa.array([], f.type) for f in _REJECTS], schema=_REJECTS)
+        else:
+            batch = pa.RecordBatch.from_pandas(frame, schema=_REJECTS, preserve_index=False)
+        self._writing["early"].write_batch(batch)
+
+    def early(self) -> Iterator[pa.RecordBatch]:
+        """The batches ``keep_early`` kept, one per chunk, in file order."""
+        self._finish("early")
+        if not (self.dir / "early.arrow").exists():
+            return  # no chunk: an empty file
+        with pa.OSFile(str(self.dir / "early.arrow")) as fh:
+            reader = pa.ipc.open_file(fh)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i)
+
+    def add_batch(self, batch: pa.RecordBatch) -> None:
+        """``add`` for rejected rows already in the spool's own form (an early batch)."""
+        if batch.num_rows:
+            self._rejects.write_batch(batch)
 
     def add(self, frame: pd.DataFrame) -> None:
         """Keep a chunk's rejected rows (row, codes, messages, notifications, cells)."""
