@@ -86,13 +86,14 @@ class Layout:
         return {name: where[pos] for name, pos in self.fields.items() if pos in where}
 
     def table(self, rejects: pd.DataFrame) -> pd.DataFrame:
-        """Rejected rows as the report shows them: row, codes, messages, then the input's cells."""
+        """Rejected rows as the report shows them: row, codes, messages, then the input's
+        cells, each made ``visible`` (a control character XML cannot hold becomes U+FFFD)."""
         columns = json_cells.decode(pa.array(rejects["cells"], pa.large_string()), len(self.headers))
         cells = pd.DataFrame({i: pd.Series(c, dtype="str") for i, c in enumerate(columns)})
         if self.ssn is not None and not self.include_pii:
             cells[self.ssn] = pii.mask_ssn(cells[self.ssn])
         out = rejects[REPORT_COLUMNS].reset_index(drop=True)
-        shown = cells[self.shown]
+        shown = cells[self.shown].apply(visible)  # once here for every report
         shown.columns = [self.headers[i] for i in self.shown]
         return pd.concat([out, shown], axis=1)
 
@@ -108,7 +109,7 @@ class RejectsCsv:
 
     def add(self, table: pd.DataFrame, rejects: pd.DataFrame) -> None:
         columns = [table[c] for c in table.columns[: len(REPORT_COLUMNS)]]
-        columns += [defuse(visible(table[c])) for c in table.columns[len(REPORT_COLUMNS) :]]
+        columns += [defuse(table[c]) for c in table.columns[len(REPORT_COLUMNS) :]]
         self.fh.write(csv_rows(columns))
 
     def close(self, run: Run, counts: Counter, include_pii: bool) -> None:

@@ -272,9 +272,9 @@ def visible(cells: pd.Series) -> pd.Series:
 
 
 def _safe_column(cells: pd.Series) -> pd.Series:
-    """``visible``, and a cell longer than Excel holds is cut, with a note saying so (the CSV
-    report keeps it whole): a longer one makes Excel "repair" the workbook."""
-    text = visible(cells)
+    """A cell longer than Excel holds is cut, with a note saying so (the CSV report keeps it
+    whole): a longer one makes Excel "repair" the workbook."""
+    text = cells.astype("str")  # made ``visible`` already (``report.Layout.table``)
     long = text.str.len().gt(MAX_CELL).fillna(False).astype(bool)
     if long.any():
         text = text.where(~long, text.str.slice(0, MAX_CELL - len(CUT_NOTE)) + CUT_NOTE)

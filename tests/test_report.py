@@ -277,12 +277,12 @@ def test_cleaning_replaces_exactly_what_xml_refuses():
     makes one): what lxml, so openpyxl, refuses becomes U+FFFD, and nothing else changes."""
     import pandas as pd
 
-    from pipeline.report_xlsx import _safe, _safe_column
+    from pipeline.report_xlsx import _safe, visible
 
     chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
     refused = [_xml_refuses(c) for c in chars]
     assert sum(refused) == 31  # 29 C0 controls, U+FFFE, U+FFFF
-    cleaned = _safe_column(pd.Series(chars, dtype="str"))
+    cleaned = visible(pd.Series(chars, dtype="str"))
     assert (cleaned == "\ufffd").tolist() == [r or c == "\ufffd" for r, c in zip(refused, chars, strict=True)]
     assert [c for c, r in zip(cleaned, refused, strict=True) if not r] == [
         c for c, r in zip(chars, refused, strict=True) if not r
