@@ -260,23 +260,35 @@ def _stage_all(
     ):
         staged: Future | None = None
         for chunk in src.chunks(options.chunk_size):
-            frame, failures = _check(chunk, cmap, validator, options)
-            rejected_rows = pd.Index(failures["row"].unique())
-            bad_customer = pd.Index(
-                failures.loc[failures["code"].str.startswith("CUSTOMER_ID_"), "row"].unique()
+            prepared, rejected_rows = _check_and_prepare(
+                chunk, cmap, validator, options, loader, preparer, spool
             )
-            prepared = preparer.submit(loader.prepare, frame, rejected_rows, bad_customer)
             if staged:
                 staged.result()
             staged = stager.submit(_write, loader, prepared)
-            spool.keep(chunk, failures)
-            rejected += len(rejected_rows)
+            rejected += rejected_rows
             run.rows_read += len(chunk)
             if options.progress:
                 options.progress.advance(len(chunk))
+            # Let this chunk go before the next is read: the threads hold what they still need.
+            del chunk, prepared
         if staged:
             staged.result()
     return rejected
+
+
+def _check_and_prepare(
+    chunk: pd.DataFrame, cmap, validator: Validator, options: Options, loader: load.Loader, preparer, spool
+) -> tuple[Future, int]:
+    """Check a chunk, hand it to be prepared for the database and spool it; returns the
+    preparation and how many rows a row rule rejected. Its frames are this function's own,
+    so they are freed on return, not when the next chunk has been read."""
+    frame, failures = _check(chunk, cmap, validator, options)
+    rejected_rows = pd.Index(failures["row"].unique())
+    bad_customer = pd.Index(failures.loc[failures["code"].str.startswith("CUSTOMER_ID_"), "row"].unique())
+    prepared = preparer.submit(loader.prepare, frame, rejected_rows, bad_customer)
+    spool.keep(chunk, failures)
+    return prepared, len(rejected_rows)
 
 
 def _write(loader: load.Loader, prepared: Future) -> None:
