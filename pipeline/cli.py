@@ -212,7 +212,8 @@ def describe_steps(steps: run_lib.Steps) -> str:
     parts = [f"{name} {seconds:.2f} s" for name, seconds in steps.seconds.items() if name != "total"]
     total = steps.seconds.get("total")
     tail = f"; total {total:.2f} s" if total is not None else ""
-    return f"Timings: {', '.join(parts)}{tail} (assembly and reports run beside the insert)"
+    beside = "assembly runs beside the decision, the reports beside the insert"
+    return f"Timings: {', '.join(parts)}{tail} ({beside})"
 
 
 def describe(outcome: run_lib.Outcome) -> str:

@@ -74,9 +74,9 @@ class Options:
 
 @dataclass
 class Steps:
-    """Seconds each step of one import took (``--timings``). The insert and the ledger run on
-    one thread while assembling the rejected rows and writing the reports run beside them on
-    another, so the steps add up to more than the import's wall time."""
+    """Seconds each step of one import took (``--timings``). The decision runs on one thread
+    while the rejected rows are assembled on another, and the insert and the ledger while the
+    reports are written, so the steps add up to more than the import's wall time."""
 
     seconds: dict[str, float] = field(default_factory=dict)
 
