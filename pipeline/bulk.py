@@ -7,7 +7,8 @@ on ARM). SQLite: ``executemany`` inside the open transaction. MariaDB/MySQL: ``L
 LOCAL INFILE`` of Arrow-written CSV where the server allows it, else ``executemany``, which
 PyMySQL batches into multi-row ``INSERT``s. Values are typed for the target table's columns
 first (dates as dates, integers as integers), column-wise through Arrow, never row by row in
-Python.
+Python. ``write`` is ``prepare`` (the client's work: typing and encoding, no connection) then
+``send`` (the database's), so an import can prepare one chunk while it sends the last.
 """
 
 from __future__ import annotations
