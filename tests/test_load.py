@@ -151,6 +151,27 @@ def test_unknown_customer_is_reported_with_the_rows_other_errors(any_db, tmp_pat
     assert codes == {2: ["FIRST_NAME_REQUIRED", "CUSTOMER_NOT_FOUND"], 3: ["CUSTOMER_NOT_FOUND"]}
 
 
+def test_chunks_the_verdicts_leave_alone_keep_their_early_rejects(any_db, tmp_path):
+    """Rejected rows are assembled from the row rules while the database decides; a chunk a
+    verdict falls in is assembled again, with both kinds of code, and the others are kept."""
+    ghost = "99999999-9999-4999-8999-999999999999"
+    rows = [
+        [C1, "", "Jones", "2015-01-01"],
+        kid(2),
+        [ghost, "", "Lee", "2015-01-03"],
+        [ghost, "A", "B", "2015-01-04"],
+    ]
+    _, codes = run_import(
+        any_db, tmp_path, [*rows, kid(5), [C2, "C", "D", "2099-01-01"]], "--chunk-size", "2"
+    )
+    assert codes == {
+        2: ["FIRST_NAME_REQUIRED"],
+        4: ["FIRST_NAME_REQUIRED", "CUSTOMER_NOT_FOUND"],
+        5: ["CUSTOMER_NOT_FOUND"],
+        7: ["BIRTH_DATE_IN_FUTURE"],
+    }
+
+
 def test_the_natural_key_is_unique_in_the_database_itself(any_db, tmp_path):
     run_import(any_db, tmp_path, [kid(1)])
     engine = db.engine_for(any_db)
