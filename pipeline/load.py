@@ -358,21 +358,18 @@ def id_prefix(when: datetime, entropy: bytes) -> str:
     return f"{ms[:8]}-{ms[8:]}-7{r[1:4]}-{variant}{r[4:7]}-"
 
 
-_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
-_NIBBLE_SHIFTS = np.arange(44, -1, -4, dtype=np.int64)  # 12 hex digits, most significant first
+_COUNT_SHIFTS = np.arange(40, -1, -8, dtype=np.int64)  # 6 bytes, most significant first
 
 
 def ids(prefix: str, seq: pd.Series) -> pd.Series:
-    """Each row's id: the run's 24-character ``prefix`` (``id_prefix``), then ``seq`` as 12
-    hex digits, as the insert's SQL spells it (``_ID``), made column-wise as one block of
-    characters."""
-    n = len(seq)
-    chars = np.empty((n, 36), np.uint8)
-    chars[:, :24] = np.frombuffer(prefix.encode("ascii"), np.uint8)
-    chars[:, 24:] = _HEX[(seq.to_numpy(dtype=np.int64)[:, None] >> _NIBBLE_SHIFTS) & 0xF]
-    offsets = pa.py_buffer(np.arange(0, 36 * n + 1, 36, dtype=np.int32).tobytes())
-    text = pa.Array.from_buffers(pa.string(), n, [None, offsets, pa.py_buffer(chars.tobytes())])
-    return pd.Series(text.to_pandas().array, index=seq.index)
+    """Each row's id as its 16 bytes (``bulk.uuid_series``' form): the run's 24-character
+    ``prefix`` (``id_prefix``), then ``seq`` as 6 bytes, so its text is what the insert's SQL
+    spells (``_ID``): the prefix and ``seq`` as 12 hex digits."""
+    raw = np.empty((len(seq), 16), np.uint8)
+    raw[:, :10] = np.frombuffer(bytes.fromhex(prefix.replace("-", "")), np.uint8)
+    raw[:, 10:] = (seq.to_numpy(dtype=np.int64)[:, None] >> _COUNT_SHIFTS) & 0xFF
+    packed = pa.Array.from_buffers(pa.binary(16), len(seq), [None, pa.py_buffer(raw.tobytes())])
+    return pd.Series(pd.arrays.ArrowExtensionArray(packed), index=seq.index)
 
 
 @dataclass
@@ -432,7 +429,8 @@ class Loader:
         keyed = frame.drop(index=unkeyed) if len(unkeyed) else frame  # a copy of every column
         candidate = ~keyed.index.isin(rejected_rows)
         key = name_key(keyed).where(candidate)
-        customer_hash, key_hash = sieve.hashes(keyed["customer_id"], keyed.get("date_of_birth__value"))
+        customer = bulk.uuid_series(keyed["customer_id"])  # once, for the hashes and both tables
+        customer_hash, key_hash = sieve.hashes(customer, keyed.get("date_of_birth__value"))
         self.sieve.keep(customer_hash[candidate], key_hash[key.notna().to_numpy()])
         # Series, not arrays: the text stays in Arrow all the way to the bulk write.
         source_row = pd.Series(keyed.index.to_numpy(dtype="int64"), index=keyed.index)
@@ -448,6 +446,8 @@ class Loader:
             source = f"{name}__value" if f"{name}__value" in keyed else name
             if source in keyed:  # else not in the file: the column stays NULL
                 data[name] = keyed[source]
+        if self.kind == "postgresql":  # its binary COPY takes the bytes; the others the text
+            data["customer_id"] = customer
         if self.set_aside.unindexed:
             # The candidates go straight into ``dependents``; the stage keeps what the rules ask.
             stored = pd.DataFrame({"id": ids(self.prefix, source_row), **data, **self._own(source_row, key)})

@@ -132,3 +132,19 @@ def test_uuid_text_becomes_its_sixteen_bytes_nulls_and_slices_included():
 def test_anything_but_a_uuid_is_refused_not_written(bad):
     with pytest.raises(ValueError, match="not a UUID"):
         bulk.uuid_bytes(pa.array([str(uuid.uuid4()), bad]))
+
+
+def test_uuids_given_as_their_bytes_are_stored_as_their_text(bulk_db):
+    """``uuid_series`` (a chunk's customer ids turned into bytes once) on every path."""
+    ids = ["00000000-0000-4000-8000-00000000000a", "ffffffff-ffff-4fff-bfff-ffffffffffff"]
+    frame = pd.DataFrame({"id": bulk.uuid_series(pd.Series(ids)), "created_at": datetime(2026, 11, 22)})
+    engine = db.engine_for(bulk_db)
+    with engine.begin() as conn:
+        bulk.write(conn, db.customers, frame)
+    engine.dispose()
+    assert [str(r[0]) for r in query(bulk_db, "SELECT id FROM customers ORDER BY id")] == ids
+
+
+def test_uuid_text_undoes_uuid_bytes_with_nulls():
+    ids = [str(uuid.uuid4()) for _ in range(50)] + [None]
+    assert bulk.uuid_text(bulk.uuid_bytes(pa.array(ids))).to_pylist() == ids

@@ -75,14 +75,34 @@ def test_always_rebuilds_and_the_rules_and_schema_come_out_the_same(pg_url, tmp_
     assert schema(pg_url) == before and index_oid(pg_url) != oid and key_oid(pg_url) != key
 
 
-@pytest.mark.parametrize(("mode", "order"), [("always", [2, 3, 4, 5, 6, 7]), ("never", [5, 6, 7, 2, 3, 4])])
-def test_ids_ascend_in_file_order_when_rebuilt_and_in_customer_order_otherwise(pg_url, tmp_path, mode, order):
+@pytest.mark.parametrize(
+    ("mode", "order", "binary"),
+    [
+        ("always", [2, 3, 4, 5, 6, 7], True),
+        ("always", [2, 3, 4, 5, 6, 7], False),  # CSV COPY, where pgpq has no wheel
+        ("never", [5, 6, 7, 2, 3, 4], True),
+    ],
+)
+def test_ids_ascend_in_file_order_when_rebuilt_and_in_customer_order_otherwise(
+    pg_url, tmp_path, monkeypatch, mode, order, binary
+):
     """With nothing indexed the rows go in as staged and each id counts its row's place in the
-    file: no sort. Row by row they go in customer order, so every index is appended to."""
+    file: no sort. Row by row they go in customer order, so every index is appended to. The
+    ids copied in while staging are the run's prefix and the row as 12 hex digits, as the
+    insert's SQL spells them."""
+    import uuid
+
+    from pipeline import bulk
+
+    if not binary:
+        monkeypatch.setattr(bulk, "ArrowToPostgresBinaryEncoder", None)
     rows = [kid(n, C2) for n in range(1, 4)] + [kid(n, C1) for n in range(1, 4)]
     assert import_rows(pg_url, tmp_path, rows, mode).run.accepted == 6
-    found = query(pg_url, "SELECT source_row FROM dependents ORDER BY id")
+    found = query(pg_url, "SELECT source_row, id FROM dependents ORDER BY id")
     assert [r[0] for r in found] == order
+    assert {uuid.UUID(str(r[1])).version for r in found} == {7}
+    if mode == "always":
+        assert [str(r[1])[24:] for r in found] == [f"{n:012x}" for n in order]
 
 
 def test_the_rebuilt_keys_index_and_foreign_key_still_guard_the_table(pg_url, tmp_path):
