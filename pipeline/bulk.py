@@ -84,10 +84,11 @@ def send(conn: Connection, prepared: Prepared) -> None:
             for part in prepared.payload:
                 copy.write(part)
         return
-    if db.dialect(conn) == "mysql" and _local_infile(raw):
+    kind = db.dialect(conn)
+    if kind == "mysql" and _local_infile(raw):
         _load_data(raw, prepared.table, prepared.payload)
         return
-    marks = ", ".join(["?" if db.dialect(conn) == "sqlite" else "%s"] * len(prepared.names))
+    marks = ", ".join(["?" if kind == "sqlite" else "%s"] * len(prepared.names))
     sql = f"INSERT INTO {prepared.table.name} ({', '.join(prepared.names)}) VALUES ({marks})"
     cur = raw.cursor()
     try:

@@ -200,7 +200,7 @@ LEFT JOIN customers c ON c.id = s.customer_id
 WHERE c.id IS NULL
 """
 # ``{stored}``: a dependent stored before this run. A load that sets the keys aside copies its
-# rows into ``dependents`` while they are staged (``Loader.stage``), so the table holds them
+# rows into ``dependents`` while they are staged (``Loader.prepare``), so the table holds them
 # too by the time the rules are decided; every other load's rows are not there yet.
 _STORED = "COALESCE(d.import_run_id, '') <> :run_id"
 # ``{big}``: MariaDB/MySQL group through an internal temporary table that spills to disk at
@@ -403,18 +403,14 @@ class Loader:
 
     def set_indexes_aside(self, rows: int) -> None:
         """Before staging a load of about ``rows`` rows: set the keys, index and foreign key of
-        ``dependents`` aside when that pays (``pipeline.indexes``). Then ``stage`` copies each
-        chunk's candidate rows straight into ``dependents``, beside the server's other work
-        while the next chunk is read, and ``insert`` only takes back the few a database rule
+        ``dependents`` aside when that pays (``pipeline.indexes``). Then each chunk's candidate
+        rows go straight into ``dependents`` (``prepare``, ``write``) while the next chunk is
+        read, and ``insert`` only takes back the few a database rule
         refuses and rebuilds: no second pass over a staged copy of every row."""
         self.set_aside = indexes.set_aside(self.conn, rows, self.rebuild_indexes)
 
-    def stage(self, frame: pd.DataFrame, rejected_rows: pd.Index, bad_customer: pd.Index) -> None:
-        """Stage a chunk's rows (``prepare``, then ``write``)."""
-        self.write(self.prepare(frame, rejected_rows, bad_customer))
-
     def write(self, prepared: list[bulk.Prepared]) -> None:
-        """A prepared chunk's bulk writes, in order: the database's half of ``stage``."""
+        """A prepared chunk's bulk writes, in order: the database's half of staging it."""
         for part in prepared:
             bulk.send(self.conn, part)
 

@@ -112,22 +112,14 @@ class Spool:
     def chunks(self) -> Iterator[Chunk]:
         """The kept chunks, in file order, one in memory at a time."""
         self._finish("failures", "cells")
-        if self._cells is None:
-            return
-        # Plain reads, not memory maps: a mapped page counts in the process's resident memory
-        # once touched, so mapping would make memory grow with the file after all.
-        with (
-            pa.OSFile(str(self.dir / "cells.arrow")) as cells_file,
-            pa.OSFile(str(self.dir / "failures.arrow")) as failures_file,
-        ):
-            cells = pa.ipc.open_file(cells_file)
-            failures = pa.ipc.open_file(failures_file)
-            for i, (first, last) in enumerate(self.ranges):
-                yield Chunk(first, last, failures.get_batch(i).to_pandas(), cells.get_batch(i))
+        for i in range(len(self.ranges)):
+            yield self.chunk(i)
 
     def chunk(self, i: int) -> Chunk:
-        """The ``i``-th kept chunk alone (``chunks`` reads them all in turn)."""
+        """The ``i``-th kept chunk (once ``chunks`` has closed the files for writing)."""
         first, last = self.ranges[i]
+        # Plain reads, not memory maps: a mapped page counts in the process's resident memory
+        # once touched, so mapping would make memory grow with the file after all.
         with (
             pa.OSFile(str(self.dir / "cells.arrow")) as cells_file,
             pa.OSFile(str(self.dir / "failures.arrow")) as failures_file,
@@ -142,21 +134,13 @@ class Spool:
         database decides its own rules), one batch per chunk, empty or not."""
         if "early" not in self._writing:
             self._open("early", _REJECTS)
-        if frame.empty:
-            batch = pa.record_batch([pa.array([], f.type) for f in _REJECTS], schema=_REJECTS)
-        else:
-            batch = pa.RecordBatch.from_pandas(frame, schema=_REJECTS, preserve_index=False)
-        self._writing["early"].write_batch(batch)
+        self._writing["early"].write_batch(_rejects_batch(frame))
 
     def early(self) -> Iterator[pa.RecordBatch]:
         """The batches ``keep_early`` kept, one per chunk, in file order."""
         self._finish("early")
-        if not (self.dir / "early.arrow").exists():
-            return  # no chunk: an empty file
-        with pa.OSFile(str(self.dir / "early.arrow")) as fh:
-            reader = pa.ipc.open_file(fh)
-            for i in range(reader.num_record_batches):
-                yield reader.get_batch(i)
+        if (self.dir / "early.arrow").exists():  # else no chunk: an empty file
+            yield from self._batches("early")
 
     def add_batch(self, batch: pa.RecordBatch) -> None:
         """``add`` for rejected rows already in the spool's own form (an early batch)."""
@@ -165,9 +149,7 @@ class Spool:
 
     def add(self, frame: pd.DataFrame) -> None:
         """Keep a chunk's rejected rows (row, codes, messages, notifications, cells)."""
-        if not frame.empty:
-            batch = pa.RecordBatch.from_pandas(frame, schema=_REJECTS, preserve_index=False)
-            self._rejects.write_batch(batch)
+        self.add_batch(_rejects_batch(frame))
 
     def seal(self) -> None:
         """Every rejected row is kept: from now on ``frames`` may be read, by several threads."""
@@ -175,10 +157,15 @@ class Spool:
 
     def frames(self) -> Iterator[pd.DataFrame]:
         """The rejected rows, one frame per chunk, in row order (read back, not parsed)."""
-        with pa.OSFile(str(self.dir / "rejects.arrow")) as fh:
+        for batch in self._batches("rejects"):
+            yield batch.to_pandas()
+
+    def _batches(self, name: str) -> Iterator[pa.RecordBatch]:
+        """The record batches of one of the spool's finished files, one read at a time."""
+        with pa.OSFile(str(self.dir / f"{name}.arrow")) as fh:
             reader = pa.ipc.open_file(fh)
             for i in range(reader.num_record_batches):
-                yield reader.get_batch(i).to_pandas()
+                yield reader.get_batch(i)
 
     def close(self) -> None:
         """Close what is still being written (after a failure) and remove the files."""
@@ -190,6 +177,13 @@ class Spool:
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+
+
+def _rejects_batch(frame: pd.DataFrame) -> pa.RecordBatch:
+    """A chunk's rejected rows in the spool's form; an empty frame is an empty batch."""
+    if frame.empty:
+        return pa.record_batch([pa.array([], f.type) for f in _REJECTS], schema=_REJECTS)
+    return pa.RecordBatch.from_pandas(frame, schema=_REJECTS, preserve_index=False)
 
 
 def _hold_lock(folder: Path) -> int | None:
