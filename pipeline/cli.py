@@ -176,10 +176,11 @@ def cli() -> None:
     default="auto",
     show_default=True,
     help=(
-        f"PostgreSQL: for a load of {indexes.MIN_ROWS:,}+ rows that at least doubles the table, set "
-        "the natural-key index and customer foreign key aside, insert, then rebuild and re-check "
-        "both before the commit, holding the table exclusively until then. auto: only if no one "
-        "is using the table; always: wait for it; never: check row by row."
+        f"For a load of {indexes.MIN_ROWS:,}+ rows that at least doubles the table. PostgreSQL: set "
+        "the keys, natural-key index and customer foreign key aside, insert, then rebuild and "
+        "re-check them before the commit, holding the table exclusively until then. SQLite: "
+        "insert without the natural-key index, then build it. auto: only if no one is using "
+        "the table; always: wait for it; never: check row by row."
     ),
 )
 @click.option(

@@ -1,4 +1,4 @@
-"""A large PostgreSQL insert without per-row index and foreign-key work (``--rebuild-indexes``).
+"""A large insert without per-row index and foreign-key work (``--rebuild-indexes``).
 
 Inserting rows into ``dependents`` one at a time costs PostgreSQL an entry in the natural-key
 index and a foreign-key check against ``customers`` for every row: for 950,325 rows, 13.4 s
@@ -19,8 +19,16 @@ with the rows, and the rebuild enforces the same rules as the per-row checks wou
 The price is an ``ACCESS EXCLUSIVE`` lock on ``dependents`` from the drop, before staging, to
 the commit: readers of the table wait for the whole import (a dry run never takes it). So
 ``auto`` takes the lock only if it is free at once (``NOWAIT``) and otherwise checks row by
-row, as ``never`` always does. SQLite and MariaDB always insert
-row by row (MariaDB's ``ALTER TABLE`` would commit the open transaction).
+row, as ``never`` always does.
+
+SQLite sets aside only the natural-key index (its primary key and foreign key belong to the
+table), and only for the insert itself, after the rules are decided (they look up stored
+twins by it): the rows then go in in file order, the index is built once from the whole
+table, and no lock is needed. ``BEGIN IMMEDIATE`` already holds the one writer's lock and
+readers see the table as it was, index included, until the commit. Its foreign key is
+checked set-wise on every SQLite import (``pipeline.db.foreign_keys_set_wise``). Together, a
+million rows' insert: 6.54-6.86 -> 4.46-4.76 s (three alternating pairs). MariaDB always
+inserts row by row (its ``ALTER TABLE`` would commit the open transaction).
 """
 
 from __future__ import annotations
@@ -73,7 +81,8 @@ class SetAside:
         """Recreate what ``set_aside`` dropped, exactly as it was; each rebuild checks every row."""
         if not self.unindexed:
             return
-        _more_sort_memory(conn)
+        if db.dialect(conn) == "postgresql":
+            _more_sort_memory(conn)
         for create in self.restore_sql:
             conn.exec_driver_sql(create)
         self.how = "rebuilt"
@@ -99,20 +108,35 @@ def worth_it(rows: int, stored: int) -> bool:
 
 def set_aside(conn: Connection, rows: int, mode: str = "auto") -> SetAside:
     """Before a load of about ``rows`` rows into ``dependents``, inside the import's transaction:
-    drop its foreign keys, natural-key index and primary key if the load is worth it and the
-    table is free (``SetAside.unindexed``), else leave them be. ``SetAside.restore`` recreates
-    what was dropped; if the import fails first, its rollback does."""
+    drop its foreign keys, natural-key index and primary key (SQLite: the index) if the load is
+    worth it and the table is free (``SetAside.unindexed``), else leave them be.
+    ``SetAside.restore`` recreates what was dropped; if the import fails first, its rollback
+    does."""
     if mode not in MODES:
         raise ValueError(f"rebuild mode must be one of {', '.join(MODES)}, not {mode!r}")
     plan = SetAside()
-    if db.dialect(conn) != "postgresql" or not _wanted(conn, rows, mode):
+    kind = db.dialect(conn)
+    if kind not in ("postgresql", "sqlite") or not _wanted(conn, rows, mode):
         return plan
+    if kind == "sqlite":
+        return _set_aside_sqlite(conn, plan)
     if not _lock(conn, wait=mode == "always"):
         plan.how = "busy"
         return plan
     for drop, create, _ in conn.execute(sa.text(DEFINITIONS_SQL), {"index": NATURAL_KEY}).all():
         conn.exec_driver_sql(drop)
         plan.restore_sql.insert(0, create)  # keys and index first, then the foreign keys
+    plan.how = "set aside"
+    return plan
+
+
+def _set_aside_sqlite(conn: Connection, plan: SetAside) -> SetAside:
+    """SQLite: drop the natural-key index, to be created again from its own definition."""
+    sql = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :index"
+    create = conn.execute(sa.text(sql), {"index": NATURAL_KEY}).scalar()
+    if create:
+        conn.exec_driver_sql(f"DROP INDEX {NATURAL_KEY}")
+        plan.restore_sql.append(create)
     plan.how = "set aside"
     return plan
 

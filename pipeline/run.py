@@ -143,7 +143,7 @@ def import_file(url: str, path: Path, options: Options) -> Outcome:
     warnings = list(cmap.warnings)
     try:
         pending.prepare()
-        with db.errors(url), engine.connect() as conn, db.import_lock(conn):
+        with db.errors(url), engine.connect() as conn, db.import_lock(conn), db.foreign_keys_set_wise(conn):
             _load(conn, src, cmap, validator, run, options, spool, counts, pending, warnings, steps)
         reports = pending.publish(run)
         steps.seconds["total"] = time.perf_counter() - began

@@ -63,17 +63,18 @@ def mariadb_url() -> str:
     return server_url("mariadb")
 
 
-@pytest.fixture(params=["sqlite", "postgres", "postgres-rebuilt", "mariadb"])
+@pytest.fixture(params=["sqlite", "sqlite-rebuilt", "postgres", "postgres-rebuilt", "mariadb"])
 def any_db(request, tmp_path: Path) -> str:
-    """Each test using this runs once per database, and on PostgreSQL once more with its
-    keys set aside for every load that at least doubles the table (``pipeline.indexes``),
-    so its rows go straight into ``dependents`` while they are staged."""
-    if request.param == "postgres-rebuilt":
+    """Each test using this runs once per database, and on SQLite and PostgreSQL once more
+    with the indexes set aside for every load that at least doubles the table
+    (``pipeline.indexes``): PostgreSQL's rows go straight into ``dependents`` while they are
+    staged, SQLite's in file order before its natural-key index is built again."""
+    kind, _, rebuilt = request.param.partition("-")
+    if rebuilt:
         from pipeline import indexes
 
         request.getfixturevalue("monkeypatch").setattr(indexes, "MIN_ROWS", 1)
-        return database("postgres", tmp_path)
-    return database(request.param, tmp_path)
+    return database(kind, tmp_path)
 
 
 def database(kind: str, tmp_path: Path) -> str:

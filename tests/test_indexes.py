@@ -1,6 +1,7 @@
 """``--rebuild-indexes``: a large PostgreSQL load sets the primary key, the natural-key index
-and the customer foreign key aside and rebuilds them before the commit; the rows, the rules
-and the schema come out the same, and a failure puts everything back."""
+and the customer foreign key aside and rebuilds them before the commit; a large SQLite load
+its natural-key index, for the insert. The rows, the rules and the schema come out the same,
+and a failure puts everything back. SQLite's foreign key is checked set-wise."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline import db, indexes, load, run
-from tests.conftest import AS_OF, customers_csv, invoke, query, write_csv
+from tests.conftest import AS_OF, customers_csv, database, invoke, query, write_csv
 from tests.test_load import C1, C2, HEADER, kid, run_import, stored
 
 # The schema's own definitions, as the catalogue writes them: they must survive a rebuild.
@@ -214,3 +215,98 @@ def test_other_databases_always_insert_row_by_row(kind, tmp_path, request):
         db.init(db.engine_for(url))
     outcome = import_rows(url, tmp_path, [kid(1), kid(2)], "always")
     assert outcome.run.accepted == 2 and outcome.warnings == []
+
+
+# SQLite: the natural-key index is set aside for the insert only, and its foreign key is
+# checked set-wise on every import.
+SQLITE_SCHEMA_SQL = "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'dependents' ORDER BY name"
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> str:
+    return database("sqlite", tmp_path)
+
+
+@pytest.mark.parametrize(("mode", "order"), [("always", [2, 3, 4, 5, 6, 7]), ("never", [5, 6, 7, 2, 3, 4])])
+def test_sqlite_rebuilds_its_index_with_the_rows_in_file_order(sqlite_db, tmp_path, mode, order):
+    """Set aside, the rows go in as the file has them and each id counts its row's place in
+    the file; kept, in customer order. Either way the index comes back as it was written."""
+    before = query(sqlite_db, SQLITE_SCHEMA_SQL)
+    rows = [kid(n, C2) for n in range(1, 4)] + [kid(n, C1) for n in range(1, 4)]
+    outcome = import_rows(sqlite_db, tmp_path, rows, mode)
+    assert outcome.run.accepted == 6
+    found = query(sqlite_db, "SELECT source_row, id FROM dependents ORDER BY id")
+    assert [r[0] for r in found] == order
+    if mode == "always":
+        assert [r[1][24:] for r in found] == [f"{n:012x}" for n in order]
+    assert query(sqlite_db, SQLITE_SCHEMA_SQL) == before
+
+
+def test_sqlite_rebuilt_index_still_guards_the_table(sqlite_db, tmp_path):
+    assert import_rows(sqlite_db, tmp_path, [kid(1)], "always").run.accepted == 1
+    engine = db.engine_for(sqlite_db)
+    with engine.connect() as conn:
+        existing = conn.execute(sa.select(db.dependents)).mappings().one()
+        twin = {**existing, "id": "33333333-3333-4333-8333-333333333333"}
+        with pytest.raises(sa.exc.IntegrityError, match="UNIQUE"):
+            conn.execute(sa.insert(db.dependents).values(twin))
+        conn.rollback()
+        orphan = {**twin, "customer_id": "99999999-9999-4999-8999-999999999999"}
+        with pytest.raises(sa.exc.IntegrityError, match="FOREIGN KEY"):  # other connections check per row
+            conn.execute(sa.insert(db.dependents).values(orphan))
+    engine.dispose()
+
+
+def test_sqlite_a_failure_after_the_drop_puts_the_index_back(sqlite_db, tmp_path, monkeypatch):
+    before = query(sqlite_db, SQLITE_SCHEMA_SQL)
+    monkeypatch.setattr(
+        load,
+        "SQLITE_FILE_ORDER_SQL",
+        load.SQLITE_FILE_ORDER_SQL.replace("FROM dependents_stage", "FROM nowhere"),
+    )
+    with pytest.raises(Exception, match="nowhere"):
+        import_rows(sqlite_db, tmp_path, [kid(1), kid(2)], "always")
+    assert query(sqlite_db, SQLITE_SCHEMA_SQL) == before
+    assert stored(sqlite_db) == 0
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+def test_sqlite_checks_its_foreign_key_set_wise(sqlite_db, tmp_path, monkeypatch, mode):
+    """With SQLite's own check of each row off for the import, a row whose customer is
+    unknown and that the rules let through (here: their join is broken) stops the import,
+    one line, exit 4, nothing stored."""
+    monkeypatch.setattr(load, "UNKNOWN_CUSTOMERS_SQL", load.UNKNOWN_CUSTOMERS_SQL + " AND 0")
+    stranger = kid(2, "99999999-9999-4999-8999-999999999999")
+    code, _ = run_import(sqlite_db, tmp_path, [kid(1), stranger], "--rebuild-indexes", mode)
+    assert code == 4
+    assert stored(sqlite_db) == 0
+    assert query(sqlite_db, "SELECT status, message FROM import_runs") == [
+        (
+            "failed",
+            "1 dependent would have no customer (foreign key dependents.customer_id); nothing was committed",
+        )
+    ]
+
+
+def test_sqlite_checks_each_row_again_once_the_import_is_over(sqlite_db):
+    """The per-row check is off only inside ``foreign_keys_set_wise``, on that connection."""
+
+    def checks(conn) -> int:
+        return conn.connection.dbapi_connection.execute("PRAGMA foreign_keys").fetchone()[0]
+
+    engine = db.engine_for(sqlite_db)
+    with engine.connect() as conn, engine.connect() as other:
+        with db.foreign_keys_set_wise(conn):
+            inside, elsewhere = checks(conn), checks(other)
+        after = checks(conn)
+    engine.dispose()
+    assert (inside, elsewhere, after) == (0, 1, 1)
+
+
+def test_sqlite_a_dry_run_leaves_its_index_alone(sqlite_db, tmp_path):
+    before = query(sqlite_db, SQLITE_SCHEMA_SQL)
+    code, codes = run_import(
+        sqlite_db, tmp_path, [kid(1), kid(1)], "--rebuild-indexes", "always", "--dry-run"
+    )
+    assert (code, codes) == (1, {3: ["DUPLICATE_IN_FILE"]})
+    assert stored(sqlite_db) == 0 and query(sqlite_db, SQLITE_SCHEMA_SQL) == before
