@@ -15,9 +15,14 @@ How the accepted rows reach ``dependents`` depends on its indexes (``pipeline.in
   staged row into ``dependents`` with one ``INSERT ... SELECT``, in customer order with ids
   that ascend in that order, so every index is written front to back. Nothing touches
   ``dependents`` before that, so its statistics stay true while the checks run.
-- SQLite, large: the same ``INSERT ... SELECT`` in file order, the stage read front to back,
-  with the natural-key index dropped just before it and built again after it. SQLite's
+- SQLite, large: the same ``INSERT ... SELECT`` in the order staged, the stage read front to
+  back, with the natural-key index dropped just before it and built again after it. SQLite's
   foreign key is checked set-wise after every insert (``db.foreign_keys_set_wise``).
+
+SQLite has no hash join: it looks each staged row's customer up in the customers' index, and
+each inserted row's place up in the indexes of ``dependents``. So each chunk is staged in
+customer order: a million rows' unknown-customer check 1.33 -> 0.42-0.45 s, the insert with
+its index 4.5-4.8 -> 3.1-3.2 s (one run each way, then three).
 - Keys set aside (a large PostgreSQL load): before the first chunk, the keys, index and
   foreign key are dropped, and each chunk's candidate rows are copied straight into
   ``dependents`` while the next chunk is read, each id counting its row's place in the file;
@@ -39,6 +44,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -317,13 +323,14 @@ REFUSED_SQL = """
 DELETE FROM dependents d USING dependents_verdicts v
 WHERE d.import_run_id = :run_id AND d.source_row = v.source_row
 """
-# SQLite with the natural-key index set aside (``pipeline.indexes``): the accepted rows in file
-# order, each id counting its row's place in the file as PostgreSQL's copied rows' do, so the
-# stage is read front to back and the table and its primary key are only appended to.
-SQLITE_FILE_ORDER_SQL = """
+# SQLite with the natural-key index set aside (``pipeline.indexes``): the accepted rows in the
+# order staged (each chunk's in customer order), each id counting its row's place in the
+# stage, so the stage is read front to back and the table and its primary key are only
+# appended to.
+SQLITE_STAGE_ORDER_SQL = """
 INSERT INTO dependents (id, {data}, created_at, updated_at, import_run_id, source_row, name_key)
 SELECT {id}, {data}, {own} FROM (
-  SELECT s.*, s.source_row AS seq {accepted}
+  SELECT s.*, s.rowid AS seq {accepted}
   ORDER BY s.rowid
 ) accepted
 """.replace("{accepted}", _ACCEPTED)
@@ -485,7 +492,10 @@ class Loader:
         for name, values in data.items():
             # A rejected row's cells may not fit the columns (too long, out of range): keys only.
             out[name] = values if name == "customer_id" else values.where(candidate)
-        return [*prepared, bulk.prepare(self.kind, stage, pd.DataFrame(out))]
+        staged = pd.DataFrame(out)
+        if self.kind == "sqlite":  # in customer order: SQLite looks customers up one by one
+            staged = staged.iloc[pc.sort_indices(pa.array(customer)).to_numpy()]
+        return [*prepared, bulk.prepare(self.kind, stage, staged)]
 
     def _own(self, source_row: pd.Series, key: pd.Series) -> dict[str, pd.Series | object]:
         """The columns of ``dependents`` that are the run's, not the file's (but for the id)."""
@@ -566,12 +576,12 @@ class Loader:
 
     def _insert_sqlite(self, rows: int) -> int:
         """SQLite: with the natural-key index set aside when that pays (decided now, with the
-        rules already answered), the rows in file order and the index built again; else in
-        customer order, every index written front to back. Then its foreign key, set-wise."""
+        rules already answered), the rows in the order staged and the index built again; else
+        in customer order, every index written front to back. Then its foreign key, set-wise."""
         self.set_aside = indexes.set_aside(self.conn, rows, self.rebuild_indexes)
         before = self.conn.exec_driver_sql("SELECT COALESCE(MAX(rowid), 0) FROM dependents").scalar_one()
         if self.set_aside.unindexed:
-            inserted = self._insert_from_stage(SQLITE_FILE_ORDER_SQL)
+            inserted = self._insert_from_stage(SQLITE_STAGE_ORDER_SQL)
             self.set_aside.restore(self.conn)
         else:
             db.fresh_temp_table(self.conn, accepted_order)

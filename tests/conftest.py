@@ -68,7 +68,7 @@ def any_db(request, tmp_path: Path) -> str:
     """Each test using this runs once per database, and on SQLite and PostgreSQL once more
     with the indexes set aside for every load that at least doubles the table
     (``pipeline.indexes``): PostgreSQL's rows go straight into ``dependents`` while they are
-    staged, SQLite's in file order before its natural-key index is built again."""
+    staged, SQLite's in the order staged before its natural-key index is built again."""
     kind, _, rebuilt = request.param.partition("-")
     if rebuilt:
         from pipeline import indexes

@@ -40,12 +40,14 @@ def key_oid(url: str) -> int:
     return query(url, sql + " AND contype = 'p'")[0][0]
 
 
-def import_rows(url: str, tmp: Path, rows: list[list[str]], mode: str) -> run.Outcome:
+def import_rows(url: str, tmp: Path, rows: list[list[str]], mode: str, **options) -> run.Outcome:
     """Import through the library, to see what the insert did with the indexes."""
     if not query(url, "SELECT id FROM customers"):
         invoke("customers", "load", customers_csv(tmp / "c.csv", [C1, C2]), "--db", url)
     path = write_csv(tmp / f"{mode}.csv", HEADER, rows)
-    options = run.Options(as_of=date.fromisoformat(AS_OF), report_dir=tmp / mode, rebuild_indexes=mode)
+    options = run.Options(
+        as_of=date.fromisoformat(AS_OF), report_dir=tmp / mode, rebuild_indexes=mode, **options
+    )
     return run.import_file(url, path, options)
 
 
@@ -227,18 +229,19 @@ def sqlite_db(tmp_path) -> str:
     return database("sqlite", tmp_path)
 
 
-@pytest.mark.parametrize(("mode", "order"), [("always", [2, 3, 4, 5, 6, 7]), ("never", [5, 6, 7, 2, 3, 4])])
-def test_sqlite_rebuilds_its_index_with_the_rows_in_file_order(sqlite_db, tmp_path, mode, order):
-    """Set aside, the rows go in as the file has them and each id counts its row's place in
-    the file; kept, in customer order. Either way the index comes back as it was written."""
+@pytest.mark.parametrize(("mode", "order"), [("always", [3, 2, 5, 4]), ("never", [3, 5, 2, 4])])
+def test_sqlite_stages_each_chunk_in_customer_order(sqlite_db, tmp_path, mode, order):
+    """Each chunk is staged in customer order (C1 sorts before C2). Set aside, the rows go in
+    as they were staged and each id counts its row's place in the stage; kept, in customer
+    order. Either way the index comes back as it was written."""
     before = query(sqlite_db, SQLITE_SCHEMA_SQL)
-    rows = [kid(n, C2) for n in range(1, 4)] + [kid(n, C1) for n in range(1, 4)]
-    outcome = import_rows(sqlite_db, tmp_path, rows, mode)
-    assert outcome.run.accepted == 6
+    rows = [kid(1, C2), kid(1, C1), kid(2, C2), kid(2, C1)]  # rows 2-5, two chunks of two
+    outcome = import_rows(sqlite_db, tmp_path, rows, mode, chunk_size=2)
+    assert outcome.run.accepted == 4
     found = query(sqlite_db, "SELECT source_row, id FROM dependents ORDER BY id")
     assert [r[0] for r in found] == order
     if mode == "always":
-        assert [r[1][24:] for r in found] == [f"{n:012x}" for n in order]
+        assert [r[1][24:] for r in found] == [f"{n:012x}" for n in range(1, 5)]
     assert query(sqlite_db, SQLITE_SCHEMA_SQL) == before
 
 
@@ -261,8 +264,8 @@ def test_sqlite_a_failure_after_the_drop_puts_the_index_back(sqlite_db, tmp_path
     before = query(sqlite_db, SQLITE_SCHEMA_SQL)
     monkeypatch.setattr(
         load,
-        "SQLITE_FILE_ORDER_SQL",
-        load.SQLITE_FILE_ORDER_SQL.replace("FROM dependents_stage", "FROM nowhere"),
+        "SQLITE_STAGE_ORDER_SQL",
+        load.SQLITE_STAGE_ORDER_SQL.replace("FROM dependents_stage", "FROM nowhere"),
     )
     with pytest.raises(Exception, match="nowhere"):
         import_rows(sqlite_db, tmp_path, [kid(1), kid(2)], "always")
