@@ -102,7 +102,20 @@ def _rows(arrow: pa.Table) -> Iterator[tuple]:
     them, so a chunk's Python objects are never all alive at once."""
     for start in range(0, arrow.num_rows, ROWS_AT_ONCE):
         part = arrow.slice(start, ROWS_AT_ONCE)
-        yield from zip(*(c.to_pylist() for c in part.columns), strict=True)
+        yield from zip(*(_values(c) for c in part.columns), strict=True)
+
+
+def _values(col: pa.ChunkedArray) -> list:
+    """A column's values as Python objects, as ``to_pylist`` makes them but through numpy
+    where that is the same (text, booleans, whole numbers without a gap): 9.8 -> 6.9 ms per
+    100,000 text values, 4.4 -> 2.7 ms whole numbers; a million rows' tuples of the bench
+    file's 8 columns and 4 whole numbers 0.56-0.80 -> 0.43-0.59 s (three alternating runs),
+    in SQLite's writing thread, which holds the GIL for them. A whole number column with a
+    gap would become floats in numpy, and anything else is left to ``to_pylist``."""
+    kind = col.type
+    whole = pa.types.is_integer(kind) and not col.null_count
+    same = whole or pa.types.is_string(kind) or pa.types.is_boolean(kind)
+    return col.to_numpy(zero_copy_only=False).tolist() if same else col.to_pylist()
 
 
 def _binary(table: sa.Table, arrow: pa.Table) -> list[bytes]:

@@ -148,3 +148,24 @@ def test_uuids_given_as_their_bytes_are_stored_as_their_text(bulk_db):
 def test_uuid_text_undoes_uuid_bytes_with_nulls():
     ids = [str(uuid.uuid4()) for _ in range(50)] + [None]
     assert bulk.uuid_text(bulk.uuid_bytes(pa.array(ids))).to_pylist() == ids
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pa.array([1, 2**40, -3]),
+        pa.array([1, None, 3]),  # numpy would make these floats: to_pylist keeps them whole
+        pa.array([*TRICKY, None]),
+        pa.array([True, None, False]),
+        pa.array([1.5, None]),
+        pa.array([date(2015, 1, 2), None]),
+        pa.nulls(2, pa.string()),
+    ],
+    ids=["ints", "ints with a gap", "text", "booleans", "floats", "dates", "all null"],
+)
+def test_executemany_gets_the_values_to_pylist_would_give(values):
+    """``executemany``'s rows are made through numpy where that gives the same objects."""
+    column = pa.chunked_array([values])
+    made = bulk._values(column)
+    assert made == column.to_pylist()
+    assert [type(v) for v in made] == [type(v) for v in column.to_pylist()]
