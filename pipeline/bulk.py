@@ -3,21 +3,24 @@
 PostgreSQL: binary ``COPY`` (psycopg 3), the rows encoded from Arrow by pgpq, so the server
 parses no text: staging a million rows cost the server 0.9-1.2 s of CPU against 2.4-2.7 s
 for the same rows as Arrow-written CSV, which stays the path where pgpq has no wheel (Linux
-on ARM). SQLite: ``executemany`` inside the open transaction. MariaDB/MySQL: ``LOAD DATA
-LOCAL INFILE`` of Arrow-written CSV where the server allows it, else ``executemany``, which
-PyMySQL batches into multi-row ``INSERT``s. Values are typed for the target table's columns
-first (dates as dates, integers as integers), column-wise through Arrow, never row by row in
-Python. ``write`` is ``prepare`` (the client's work: typing and encoding, no connection) then
-``send`` (the database's), so an import can prepare one chunk while it sends the last.
+on ARM). SQLite: ``executemany`` of 200-row ``INSERT`` statements inside the open
+transaction. MariaDB/MySQL: ``LOAD DATA LOCAL INFILE`` of Arrow-written CSV where the server
+allows it, else ``executemany``, which PyMySQL batches into multi-row ``INSERT``s. Values
+are typed for the target table's columns first (dates as dates, integers as integers),
+column-wise through Arrow, never row by row in Python. ``write`` is ``prepare`` (the
+client's work: typing and encoding, no connection) then ``send`` (the database's), so an
+import can prepare one chunk while it sends the last.
 """
 
 from __future__ import annotations
 
 import io
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -38,6 +41,7 @@ except ImportError:  # pgpq has no wheel for Linux on ARM: there, CSV ``COPY`` (
 
 
 ROWS_AT_ONCE = 10_000  # SQLite and MariaDB without LOAD DATA: tuples made at a time
+SQLITE_ROWS_AT_ONCE = 200  # rows one SQLite INSERT carries (``_executemany_sqlite``)
 COPY_BATCH = 16_384  # rows per encoded part of a binary ``COPY``: the server takes one as the next is sent
 
 
@@ -92,9 +96,29 @@ def send(conn: Connection, prepared: Prepared) -> None:
     sql = f"INSERT INTO {prepared.table.name} ({', '.join(prepared.names)}) VALUES ({marks})"
     cur = raw.cursor()
     try:
-        cur.executemany(sql, _rows(prepared.payload))
+        if kind == "sqlite":
+            _executemany_sqlite(raw, cur, sql, f"({marks})", prepared)
+        else:  # PyMySQL makes multi-row INSERTs of executemany itself
+            cur.executemany(sql, _rows(prepared.payload))
     finally:
         cur.close()
+
+
+def _executemany_sqlite(raw: Any, cur: Any, sql: str, row: str, prepared: Prepared) -> None:
+    """SQLite's ``executemany`` with ``SQLITE_ROWS_AT_ONCE`` rows to a statement, then the rest
+    one by one. sqlite3 lets go of the GIL for every statement it runs and must win it back
+    after: one statement per row means a million such hand-overs, each waiting while the
+    import's other threads run Python. 200,000 rows of the bench's stage with two threads
+    busy beside the writer: 12.0-18.1 s a million one row at a time, 4.6-6.3 s two hundred
+    (three alternating runs); with no other thread, 5.4-5.6 against 5.0-5.2 s a million (rows
+    of 23 columns). In the import its writing thread sent a million rows in 4.5-5.3 s instead
+    of 6.2-6.9 s (two runs each)."""
+    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(SQLITE_ROWS_AT_ONCE, limit // len(prepared.names)))
+    rows = _rows(prepared.payload)
+    grouped = (tuple(chain.from_iterable(islice(rows, per))) for _ in range(prepared.rows // per))
+    cur.executemany(sql + f", {row}" * (per - 1), grouped)
+    cur.executemany(sql, rows)  # what is left: fewer than ``per``
 
 
 def _rows(arrow: pa.Table) -> Iterator[tuple]:

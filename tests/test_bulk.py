@@ -169,3 +169,19 @@ def test_executemany_gets_the_values_to_pylist_would_give(values):
     made = bulk._values(column)
     assert made == column.to_pylist()
     assert [type(v) for v in made] == [type(v) for v in column.to_pylist()]
+
+
+def test_sqlite_takes_many_rows_a_statement_and_the_rest_one_by_one(tmp_path):
+    """More rows than one statement carries, and fewer left over: all stored, in order."""
+    url = database("sqlite", tmp_path)
+    n = bulk.SQLITE_ROWS_AT_ONCE * 2 + 7
+    when = datetime(2026, 11, 22)
+    frame = pd.DataFrame({"id": [str(uuid.UUID(int=i)) for i in range(n)], "created_at": when})
+    names = [None if i % 3 else f"Name {i}" for i in range(n)]
+    frame["first_name"] = names
+    engine = db.engine_for(url)
+    with engine.begin() as conn:
+        bulk.write(conn, db.customers, frame)
+    engine.dispose()
+    stored = query(url, "SELECT id, first_name FROM customers ORDER BY rowid")
+    assert stored == list(zip(frame["id"], names, strict=True))
