@@ -108,24 +108,25 @@ def test_ids_ascend_in_file_order_when_rebuilt_and_in_customer_order_otherwise(
         assert [str(r[1])[24:] for r in found] == [f"{n:012x}" for n in order]
 
 
-def test_the_rebuilt_keys_index_and_foreign_key_still_guard_the_table(pg_url, tmp_path):
-    outcome = import_rows(pg_url, tmp_path, [kid(1)], "always")
-    assert outcome.run.accepted == 1
-    engine = db.engine_for(pg_url)
+TWIN_ID = "33333333-3333-4333-8333-333333333333"
+STRANGER = "99999999-9999-4999-8999-999999999999"  # no such customer
+
+
+def refuses(url: str, match: str, **changes: str) -> None:
+    """Storing the one stored dependent again, with ``changes``, fails with ``match``."""
+    engine = db.engine_for(url)
     with engine.connect() as conn:
         existing = conn.execute(sa.select(db.dependents)).mappings().one()
-        twin = {**existing, "id": "33333333-3333-4333-8333-333333333333"}
-        with pytest.raises(sa.exc.IntegrityError, match="ux_dependents_natural_key"):
-            conn.execute(sa.insert(db.dependents).values(twin))
-        conn.rollback()
-        orphan = {**twin, "customer_id": "99999999-9999-4999-8999-999999999999"}
-        with pytest.raises(sa.exc.IntegrityError, match="dependents_customer_id_fkey"):
-            conn.execute(sa.insert(db.dependents).values(orphan))
-        conn.rollback()
-        same_id = {**existing, "first_name": "Other"}
-        with pytest.raises(sa.exc.IntegrityError, match="dependents_pkey"):
-            conn.execute(sa.insert(db.dependents).values(same_id))
+        with pytest.raises(sa.exc.IntegrityError, match=match):
+            conn.execute(sa.insert(db.dependents).values({**existing, **changes}))
     engine.dispose()
+
+
+def test_the_rebuilt_keys_index_and_foreign_key_still_guard_the_table(pg_url, tmp_path):
+    assert import_rows(pg_url, tmp_path, [kid(1)], "always").run.accepted == 1
+    refuses(pg_url, "ux_dependents_natural_key", id=TWIN_ID)
+    refuses(pg_url, "dependents_customer_id_fkey", id=TWIN_ID, customer_id=STRANGER)
+    refuses(pg_url, "dependents_pkey", first_name="Other")
 
 
 @pytest.fixture
@@ -247,17 +248,8 @@ def test_sqlite_stages_each_chunk_in_customer_order(sqlite_db, tmp_path, mode, o
 
 def test_sqlite_rebuilt_index_still_guards_the_table(sqlite_db, tmp_path):
     assert import_rows(sqlite_db, tmp_path, [kid(1)], "always").run.accepted == 1
-    engine = db.engine_for(sqlite_db)
-    with engine.connect() as conn:
-        existing = conn.execute(sa.select(db.dependents)).mappings().one()
-        twin = {**existing, "id": "33333333-3333-4333-8333-333333333333"}
-        with pytest.raises(sa.exc.IntegrityError, match="UNIQUE"):
-            conn.execute(sa.insert(db.dependents).values(twin))
-        conn.rollback()
-        orphan = {**twin, "customer_id": "99999999-9999-4999-8999-999999999999"}
-        with pytest.raises(sa.exc.IntegrityError, match="FOREIGN KEY"):  # other connections check per row
-            conn.execute(sa.insert(db.dependents).values(orphan))
-    engine.dispose()
+    refuses(sqlite_db, "UNIQUE", id=TWIN_ID)
+    refuses(sqlite_db, "FOREIGN KEY", id=TWIN_ID, customer_id=STRANGER)  # other connections check per row
 
 
 def test_sqlite_a_failure_after_the_drop_puts_the_index_back(sqlite_db, tmp_path, monkeypatch):
