@@ -202,10 +202,10 @@ def foreign_keys_set_wise(conn: Connection) -> Iterator[None]:
     has its customer (``pipeline.load``), all inside one write-locked transaction in which no
     one else can delete a customer. Every other connection, and every other command, keeps
     SQLite's own check."""
-    raw = conn.connection.dbapi_connection if dialect(conn) == "sqlite" else None
-    if raw is None:
+    if dialect(conn) != "sqlite":
         yield
         return
+    raw = conn.connection.dbapi_connection
     raw.execute("PRAGMA foreign_keys = OFF")
     try:
         yield

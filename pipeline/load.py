@@ -580,16 +580,17 @@ class Loader:
         rules already answered), the rows in the order staged and the index built again; else
         in customer order, every index written front to back. Then its foreign key, set-wise."""
         self.set_aside = indexes.set_aside(self.conn, rows, self.rebuild_indexes)
-        before = self.conn.exec_driver_sql("SELECT COALESCE(MAX(rowid), 0) FROM dependents").scalar_one()
         if self.set_aside.unindexed:
             inserted = self._insert_from_stage(SQLITE_STAGE_ORDER_SQL)
             self.set_aside.restore(self.conn)
+            orphans = self.conn.exec_driver_sql(ORPHANS_SQL["rebuilt"]).scalar_one()
         else:
+            before = self.conn.exec_driver_sql("SELECT COALESCE(MAX(rowid), 0) FROM dependents").scalar_one()
             db.fresh_temp_table(self.conn, accepted_order)
             self.conn.exec_driver_sql(SQLITE_ORDER_SQL)  # rowids 1, 2, ... in that order
             inserted = self._insert_from_stage(SQLITE_INSERT_SQL)
-        check = "rebuilt" if self.set_aside.how == "rebuilt" else "row by row"
-        orphans = self.conn.execute(sa.text(ORPHANS_SQL[check]), {"before": before}).scalar_one()
+            check = sa.text(ORPHANS_SQL["row by row"])
+            orphans = self.conn.execute(check, {"before": before}).scalar_one()
         if orphans:
             which = "1 dependent" if orphans == 1 else f"{orphans} dependents"
             raise DatabaseError(
