@@ -58,3 +58,28 @@ def test_a_row_number_is_a_number_cell_and_an_empty_cell_only_its_style():
     assert (
         xml == '<row r="7"><c r="A7" t="n"><v>12</v></c></row><row r="8"><c r="A8" t="n"><v>13</v></c></row>'
     )
+
+
+def test_comments_are_the_two_parts_openpyxl_itself_writes():
+    """The comments part and its shapes' drawing, byte for byte, across two batches."""
+    import pyarrow as pa
+    from openpyxl.comments.comment_sheet import CommentRecord, CommentSheet
+    from openpyxl.xml.functions import tostring
+
+    texts = [v for v in AWKWARD if v] + ["CODE_A: one.\nCODE_B: two."]
+    rows = np.arange(2, 2 + len(texts))
+    columns = np.array([3 + i % 30 for i in range(len(texts))])  # past Z: two-letter columns
+    ours = sheet_xml.Comments("dependents", width=320, height=120)
+    half = len(texts) // 2
+    for part in (slice(0, half), slice(half, None)):
+        ours.add(rows[part], columns[part], pa.array(texts[part], pa.large_string()))
+    records = []
+    for row, column, value in zip(rows, columns, texts, strict=True):
+        ref = f"{sheet_xml.letter(column)}{row}"
+        record = CommentRecord(ref=ref, author="dependents", height=120, width=320)
+        record.text.t = value
+        records.append(record)
+    theirs = CommentSheet.from_comments(records)
+    assert len(ours) == len(texts)
+    assert ours.comments_xml() == tostring(theirs.to_tree())
+    assert ours.vml() == theirs.write_shapes(None)
