@@ -5,6 +5,7 @@ and a failure puts everything back. SQLite's foreign key is checked set-wise."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -127,6 +128,47 @@ def test_the_rebuilt_keys_index_and_foreign_key_still_guard_the_table(pg_url, tm
     refuses(pg_url, "ux_dependents_natural_key", id=TWIN_ID)
     refuses(pg_url, "dependents_customer_id_fkey", id=TWIN_ID, customer_id=STRANGER)
     refuses(pg_url, "dependents_pkey", first_name="Other")
+
+
+@pytest.fixture
+def statements(monkeypatch) -> list[str]:
+    """Every statement any engine sends, in order."""
+    sent: list[str] = []
+
+    def listen(conn, cursor, statement, *args) -> None:
+        sent.append(" ".join(statement.split()))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", listen)
+    yield sent
+    sa.event.remove(sa.engine.Engine, "before_cursor_execute", listen)
+
+
+ADD_CUSTOMER_KEY = "ALTER TABLE dependents ADD CONSTRAINT dependents_customer_id_fkey"
+
+
+@pytest.mark.parametrize(
+    ("customer", "early", "codes"),
+    [
+        (C2, True, {}),  # every customer exists: the key goes back before the rules
+        ("99999999-9999-4999-8999-999999999999", False, {3: ["CUSTOMER_NOT_FOUND"]}),
+    ],
+)
+def test_the_customer_key_goes_back_before_the_rules_when_every_customer_exists(
+    pg_url, tmp_path, statements, customer, early, codes
+):
+    """Then its one join has proved every candidate's customer, and the rules look up only the
+    rejected rows' (one join, not two). A missing customer rolls that attempt back, the rules
+    find the row, and the key goes back after it is taken out."""
+    before = schema(pg_url)
+    outcome = import_rows(pg_url, tmp_path, [kid(1), kid(1, customer), [C1, "", "X", "2015-01-01"]], "always")
+    assert outcome.counts == Counter({"FIRST_NAME_REQUIRED": 1, **{c[0]: 1 for c in codes.values()}})
+    assert schema(pg_url) == before
+    added = [i for i, sql in enumerate(statements) if sql.startswith(ADD_CUSTOMER_KEY)]
+    decided = next(i for i, sql in enumerate(statements) if sql.startswith("INSERT INTO dependents_refused"))
+    rolled_back = any(sql.startswith("ROLLBACK TO SAVEPOINT") for sql in statements[added[0] : decided])
+    assert (added[0] < decided, len(added), rolled_back) == (True, 2 - early, not early)
+    lookup = statements[decided]
+    assert lookup.endswith("AND s.candidate = 0") is early
 
 
 @pytest.fixture
