@@ -295,8 +295,8 @@ def render(results: dict[str, Result], args) -> str:
 
 STEPS_INTRO = (
     "\n\nWhere each import's time went: the median seconds of each step, as the importer times "
-    "them itself (`dependents import --timings`). Assembling the rejected rows runs beside the "
-    "decision, writing the reports beside the insert and the ledger, so the steps add up to more "
+    "them itself (`dependents import --timings`). Assembling the rejected rows and writing the "
+    "reports run beside the decision, the insert and the ledger, so the steps add up to more "
     "than the total.\n\n"
 )
 STEP_NAMES = ("staging", "decision", "insert", "ledger", "commit", "assembly", "reports", "total")

@@ -213,7 +213,7 @@ def describe_steps(steps: run_lib.Steps) -> str:
     parts = [f"{name} {seconds:.2f} s" for name, seconds in steps.seconds.items() if name != "total"]
     total = steps.seconds.get("total")
     tail = f"; total {total:.2f} s" if total is not None else ""
-    beside = "assembly runs beside the decision, the reports beside the insert"
+    beside = "the assembly and the reports run beside the decision, the insert and the ledger"
     return f"Timings: {', '.join(parts)}{tail} ({beside})"
 
 

@@ -186,22 +186,48 @@ def write_rejects(
     out_dir: Path, stem: str, run: Run, counts: Counter, layout: Layout, rejects: Iterable[pd.DataFrame]
 ) -> dict[str, Path]:
     """The rejected rows as CSV, XLSX (with the run's summary sheet) and JSON lines."""
-    paths = {kind: out_dir / f"{stem}{suffix}" for kind, (suffix, _) in WRITERS.items()}
-    writers = []
+    writers = RejectsWriters(out_dir, stem, layout)
     try:
-        for kind, (_, cls) in WRITERS.items():
-            writers.append(cls(paths[kind], layout))
         for frame in rejects:
-            table = layout.table(frame)
-            for w in writers:
-                w.add(table, frame)
+            writers.add(frame)
     except BaseException:
+        writers.abandon()
+        raise
+    return writers.close(run, counts)
+
+
+class RejectsWriters:
+    """The three rejects reports, open: rows go in a frame at a time, and the run and its
+    counts (the XLSX's Summary sheet) are needed only to close them. So an import can write
+    the rows while the database is still deciding, and close the reports once it has."""
+
+    def __init__(self, out_dir: Path, stem: str, layout: Layout):
+        self.layout = layout
+        self.paths = {kind: out_dir / f"{stem}{suffix}" for kind, (suffix, _) in WRITERS.items()}
+        self.writers: list = []
+        try:
+            for kind, (_, cls) in WRITERS.items():
+                self.writers.append(cls(self.paths[kind], layout))
+        except BaseException:
+            self.abandon()
+            raise
+
+    def add(self, frame: pd.DataFrame) -> None:
+        table = self.layout.table(frame)
+        for w in self.writers:
+            w.add(table, frame)
+
+    def close(self, run: Run, counts: Counter) -> dict[str, Path]:
+        writers, self.writers = self.writers, []  # once closed, ``abandon`` has nothing to do
+        for w in writers:
+            w.close(run, counts, self.layout.include_pii)
+        return self.paths
+
+    def abandon(self) -> None:
+        """Close without finishing; the files left are the caller's to remove."""
+        writers, self.writers = self.writers, []
         for w in writers:
             w.abandon()
-        raise
-    for w in writers:
-        w.close(run, counts, layout.include_pii)
-    return paths
 
 
 def _summary_path(out_dir: Path, stem: str) -> Path:
@@ -236,9 +262,20 @@ class Pending:
         except OSError as exc:
             raise ReportError(f"cannot write the reports in {self.out_dir}: {exc.strerror or exc}") from None
 
-    def write(self, run: Run, counts: Counter, rejects: Iterable[pd.DataFrame]) -> None:
-        """Every report and the summary (naming the reports' final paths), still hidden."""
-        self.paths = write_rejects(self.partial, self.stem, run, counts, self.layout, rejects)
+    def draft(self) -> RejectsWriters:
+        """The rejects reports, opened in the hidden folder for rows known before the run's end
+        (``write`` closes them, or ``discard`` removes them)."""
+        return RejectsWriters(self.partial, self.stem, self.layout)
+
+    def write(
+        self, run: Run, counts: Counter, rejects: Iterable[pd.DataFrame], draft: RejectsWriters | None = None
+    ) -> None:
+        """Every report and the summary (naming the reports' final paths), still hidden: from
+        ``rejects``, or, given a ``draft`` that already holds every rejected row, from it."""
+        if draft is None:
+            self.paths = write_rejects(self.partial, self.stem, run, counts, self.layout, rejects)
+        else:
+            self.paths = draft.close(run, counts)
         final = {kind: self.out_dir / path.name for kind, path in self.paths.items()}
         self.paths["summary"] = write_summary(
             _summary_path(self.partial, self.stem), run, counts, self.layout.include_pii, final

@@ -4,10 +4,10 @@ The whole file is one database transaction: its accepted dependents and its run
 record commit together or not at all. Chunk by chunk, rows are validated and staged
 in the database, and their raw cells and row-rule failures spooled to private
 temporary files, so memory stays flat however long the file. Once the whole file is
-staged the database decides its rules while each chunk's row-rule failures become
-rejected rows (spooled too); a chunk the database's verdicts touch is assembled again with
-them. Then the insert and the reports run side by side; the reports are published after
-the commit.
+staged, one thread has the database decide its rules, insert and record the run, while
+another turns each chunk's row-rule failures into rejected rows (spooled too) and writes
+them into the reports; a chunk the database's verdicts touch is assembled again with them,
+and then the reports are written again. The reports are published after the commit.
 """
 
 from __future__ import annotations
@@ -74,9 +74,9 @@ class Options:
 
 @dataclass
 class Steps:
-    """Seconds each step of one import took (``--timings``). The decision runs on one thread
-    while the rejected rows are assembled on another, and the insert and the ledger while the
-    reports are written, so the steps add up to more than the import's wall time."""
+    """Seconds each step of one import took (``--timings``). The decision, the insert and the
+    ledger run on one thread while the rejected rows are assembled and the reports written on
+    another, so the steps add up to more than the import's wall time."""
 
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -175,6 +175,7 @@ def _load(
     steps: Steps,
 ) -> None:
     trans = conn.begin()
+    draft: _Draft | None = None
     try:
         prior = ledger.succeeded_with(conn, run.sha256)
         if prior and not options.force:
@@ -190,29 +191,27 @@ def _load(
             loader.set_indexes_aside(src.estimated_rows)
         with steps.timing("staging"):
             rule_rejected = _stage_all(src, cmap, validator, loader, run, options, spool)
-        # The database decides its rules while this thread assembles the rejected rows as the
-        # row rules alone would have them: most rejected rows' notes do not wait on the database.
-        with ThreadPoolExecutor(1, thread_name_prefix="decide") as pool:
-            decided = pool.submit(steps.timed("decision", _decide), loader)
-            with steps.timing("assembly"):
-                early = _assemble_early(spool)
+        # One thread talks to the database: it decides the rules and, if the run is to
+        # commit, goes straight on to the insert, then the ledger. This one meanwhile
+        # assembles the rejected rows as the row rules alone would have them and writes them
+        # into the reports: most rejected rows' notes do not wait on the database, and if no
+        # verdict falls in the file (the usual case) the reports then only need closing. On
+        # two cores the two run side by side; the reports are published after the commit.
+        with ThreadPoolExecutor(1, thread_name_prefix="database") as database:
+            decided = database.submit(steps.timed("decision", _decide), loader, run, rule_rejected, options)
+            inserted = database.submit(_insert, loader, run, steps)
+            draft = _Draft(pending.draft(), decided)
+            early = _assemble_early(spool, steps.timed("reports", draft.add), steps)
             verdicts = decided.result()
-        run.rejected = rule_rejected + verdicts.rejected_candidates
-        run.accepted = run.rows_read - run.rejected
-        run.status = _status(run, options)
-        if run.status == "succeeded":
-            # The insert is the database's work; turning failures into rejected rows and
-            # writing the reports is ours: on two cores they run side by side. The ledger's
-            # rejected rows follow the insert on its thread; the reports are published only
-            # after the commit.
-            with ThreadPoolExecutor(1, thread_name_prefix="insert") as pool:
-                inserted = pool.submit(steps.timed("insert", _insert), loader, run)
+            if run.status == "succeeded":
                 with steps.timing("assembly"):
                     _assemble(verdicts, spool, early, counts, run)
-                recorded = pool.submit(steps.timed("ledger", _record_after), inserted, conn, run, spool)
+                recorded = database.submit(steps.timed("ledger", _record_after), inserted, conn, run, spool)
                 with steps.timing("reports"):
-                    pending.write(run, counts, spool.frames())
+                    pending.write(run, counts, spool.frames(), draft.kept())
                 recorded.result()
+            inserted.result()
+        if run.status == "succeeded":
             with steps.timing("commit"):
                 trans.commit()
             pending.committed = True
@@ -224,8 +223,10 @@ def _load(
             _assemble(verdicts, spool, early, counts, run)
         run.finished_at = datetime.now(UTC).replace(tzinfo=None)
         with steps.timing("reports"):
-            pending.write(run, counts, spool.frames())
+            pending.write(run, counts, spool.frames(), draft.kept())
     except BaseException as exc:
+        if draft is not None:
+            draft.drop()  # its files go with the hidden folder (``Pending.discard``)
         if trans.is_active:
             trans.rollback()
         if not isinstance(exc, AlreadyImported):
@@ -304,20 +305,61 @@ def _check(
     return frame, with_details(validator.failures(frame), validator.details)
 
 
-def _decide(loader: load.Loader) -> load.Verdicts:
-    """Every database rule's verdicts for the whole file."""
+def _decide(loader: load.Loader, run: ledger.Run, rule_rejected: int, options: Options) -> load.Verdicts:
+    """Every database rule's verdicts for the whole file, and what they make of the run."""
     loader.decide()
-    return loader.verdicts()
+    verdicts = loader.verdicts()
+    run.rejected = rule_rejected + verdicts.rejected_candidates
+    run.accepted = run.rows_read - run.rejected
+    run.status = _status(run, options)
+    return verdicts
 
 
-def _assemble_early(spool: Spool) -> list[Counter]:
-    """Each chunk's rejected rows as its row-rule failures alone make them, spooled; returns
-    each chunk's code counts. A chunk the database's verdicts leave alone is then done."""
+class _Draft:
+    """The reports, written from the rejected rows as the row rules alone make them while the
+    database decides. If no verdict falls in the file they are the reports (``kept``);
+    once the decision is known to have any, they are dropped, and written again after."""
+
+    def __init__(self, writers: report.RejectsWriters, decided: Future):
+        self.writers: report.RejectsWriters | None = writers
+        self.decided = decided
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if self.writers is not None and self._spoilt():
+            self.drop()
+        if self.writers is not None:
+            self.writers.add(frame)
+
+    def kept(self) -> report.RejectsWriters | None:
+        """The reports so far, if every rejected row is in them as it stands (else dropped)."""
+        if self.writers is not None and self._spoilt():
+            self.drop()
+        return self.writers
+
+    def drop(self) -> None:
+        if self.writers is not None:
+            self.writers.abandon()
+            self.writers = None
+
+    def _spoilt(self) -> bool:
+        """The decision is in, and it changes some rows' notes (or failed)."""
+        if not self.decided.done():
+            return False
+        return self.decided.exception() is not None or len(self.decided.result().frame) > 0
+
+
+def _assemble_early(spool: Spool, report: Callable[[pd.DataFrame], None], steps: Steps) -> list[Counter]:
+    """Each chunk's rejected rows as its row-rule failures alone make them, spooled and given
+    to ``report`` (as ``Spool.frames`` would give them); returns each chunk's code counts. A
+    chunk the database's verdicts leave alone is then done."""
     counts = []
     for chunk in spool.chunks():
-        notes = _notes(chunk, chunk.failures)
-        spool.keep_early(notes)
-        counts.append(Counter(_codes(notes)))
+        with steps.timing("assembly"):
+            notes = _notes(chunk, chunk.failures)
+            batch = spool.keep_early(notes)
+            counts.append(Counter(_codes(notes)))
+        if batch.num_rows:
+            report(batch.to_pandas())
     return counts
 
 
@@ -357,9 +399,13 @@ def _codes(notes: pd.DataFrame) -> dict[str, int]:
     return notes["codes"].str.split(";").explode().value_counts().to_dict()
 
 
-def _insert(loader: load.Loader, run: ledger.Run) -> None:
-    """Insert the accepted rows: exactly as many as the verdicts left."""
-    inserted = loader.insert(run.accepted)
+def _insert(loader: load.Loader, run: ledger.Run, steps: Steps) -> None:
+    """Insert the accepted rows, exactly as many as the verdicts left, if the run is to commit
+    (after the decision, on its thread: ``run.status`` is then known)."""
+    if run.status != "succeeded":
+        return
+    with steps.timing("insert"):
+        inserted = loader.insert(run.accepted)
     if inserted != run.accepted:  # the verdicts and the insert disagree: a bug, say so
         raise RuntimeError(f"inserted {inserted} rows, expected {run.accepted}")
     run.finished_at = datetime.now(UTC).replace(tzinfo=None)

@@ -129,12 +129,14 @@ class Spool:
 
     # -- rejected rows ----------------------------------------------------------------------
 
-    def keep_early(self, frame: pd.DataFrame) -> None:
+    def keep_early(self, frame: pd.DataFrame) -> pa.RecordBatch:
         """Keep a chunk's rejected rows by its row rules alone (``run`` assembles them while the
-        database decides its own rules), one batch per chunk, empty or not."""
+        database decides its own rules), one batch per chunk, empty or not; returns the batch."""
         if "early" not in self._writing:
             self._open("early", _REJECTS)
-        self._writing["early"].write_batch(_rejects_batch(frame))
+        batch = _rejects_batch(frame)
+        self._writing["early"].write_batch(batch)
+        return batch
 
     def early(self) -> Iterator[pa.RecordBatch]:
         """The batches ``keep_early`` kept, one per chunk, in file order."""

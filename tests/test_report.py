@@ -183,14 +183,19 @@ def test_rejects_report_in_its_run_folder_names_the_run_it_came_from(sqlite_url,
     assert query(sqlite_url, "SELECT source_run_id FROM import_runs WHERE id <> :f", f=first) == [(first,)]
 
 
-def test_report_command_rebuilds_the_reports_from_the_database(sqlite_url, tmp_path):
-    _, out = imported(sqlite_url, tmp_path)
+@pytest.mark.parametrize("verdict", [True, False])
+def test_report_command_rebuilds_the_reports_from_the_database(sqlite_url, tmp_path, verdict):
+    """The same reports either way the import wrote them: with a database verdict in the file
+    (row 5's unknown customer) after the decision; without one, while it was being made."""
+    _, out = imported(sqlite_url, tmp_path, rows=ROWS if verdict else ROWS[:3] + ROWS[4:])
     ((run_id,),) = query(sqlite_url, "SELECT id FROM import_runs")
     result = invoke("report", run_id, "--db", sqlite_url, "--report-dir", tmp_path / "rebuilt")
     assert result.exit_code == 0
     for name in ("in.rejects.csv", "in.notifications.jsonl"):
         assert (tmp_path / "rebuilt" / name).read_bytes() == (out / name).read_bytes()
+    assert _rejects_sheet(tmp_path / "rebuilt" / "in.rejects.xlsx") == _rejects_sheet(out / "in.rejects.xlsx")
     assert "987-65-4321" not in _text_of(tmp_path / "rebuilt" / "in.rejects.xlsx")
+    assert ("CUSTOMER_NOT_FOUND" in (out / "in.rejects.csv").read_text(encoding="utf-8-sig")) is verdict
 
 
 def test_template_drop_downs_list_exactly_the_lookup_values(tmp_path):
@@ -240,6 +245,16 @@ def test_a_filled_template_imports_cleanly(sqlite_url, tmp_path):
     result = invoke("import", path, "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path / "r")
     assert result.exit_code == 0, result.output
     assert "1 rows read, 1 accepted, 0 rejected" in result.stdout
+
+
+def _rejects_sheet(path: Path) -> dict[str, bytes]:
+    """The workbook's Rejects sheet, its comments and their drawing, as stored."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        parts = {n: zf.read(n) for n in zf.namelist() if n.endswith(("sheet1.xml", "comment1.xml", ".vml"))}
+    assert len(parts) == 3, sorted(parts)
+    return parts
 
 
 def _text_of(path: Path) -> str:
