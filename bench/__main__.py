@@ -32,8 +32,9 @@ from bench import generate
 from pipeline import db
 from pipeline.customers import load_customers
 
-PG = os.environ.get("DEPENDENTS_BENCH_PG_URL", os.environ.get("DEPENDENTS_TEST_PG_URL", ""))
-MARIADB = os.environ.get("DEPENDENTS_BENCH_MARIADB_URL", os.environ.get("DEPENDENTS_TEST_MARIADB_URL", ""))
+URL_VARIABLES = {"PostgreSQL": "DEPENDENTS_BENCH_PG_URL", "MariaDB": "DEPENDENTS_BENCH_MARIADB_URL"}
+PG = os.environ.get(URL_VARIABLES["PostgreSQL"], os.environ.get("DEPENDENTS_TEST_PG_URL", ""))
+MARIADB = os.environ.get(URL_VARIABLES["MariaDB"], os.environ.get("DEPENDENTS_TEST_MARIADB_URL", ""))
 
 
 ROW_BY_ROW = "importer PostgreSQL, --rebuild-indexes never"
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs: list[Job] = []
     for label, url in servers.items():
         if not url:
-            print(f"  {label}: skipped (set DEPENDENTS_BENCH_{label.upper()}_URL)", file=sys.stderr)
+            print(f"  {label}: skipped (set {URL_VARIABLES[label]})", file=sys.stderr)
             continue
         emptied = partial(fresh, url, customers)
         for job in ("importer", "baseline"):

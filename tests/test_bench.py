@@ -99,3 +99,11 @@ def test_jobs_run_in_rounds_so_a_slow_phase_falls_on_every_job(monkeypatch):
     assert order == ["empty a", "a", "b"] * 3
     assert results["a"].runs == [2.0, 5.0, 8.0] and results["b"].runs == [3.0, 6.0, 9.0]
     assert results["b"].peak_rss_mb == 109.0 and results["a"].cpu == [1.0] * 3
+
+
+def test_a_skipped_server_is_told_the_variable_the_bench_reads_and_the_readme_names():
+    """``PostgreSQL: skipped (set DEPENDENTS_BENCH_PG_URL)``, the variable the README documents."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert set(bench_main.URL_VARIABLES) == {"PostgreSQL", "MariaDB"}
+    for variable in bench_main.URL_VARIABLES.values():
+        assert f"`{variable}`" in readme
