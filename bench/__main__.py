@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             {"url": sqlite, "path": xlsx_path},
         )
     )
+    paced = [pace()]
     results = measure(jobs, args.repeat)
     if args.rss_rows and PG:
         big_customers, big = generate.files(args.out / "big", args.rss_rows)
@@ -258,10 +260,12 @@ def main(argv: list[str] | None = None) -> int:
             {"url": PG, "path": big},
         )
         results |= measure([big_job])
+    paced.append(pace())
     table = render(results, args) + STEPS_INTRO + render_steps(results)
     print(table)
+    print(f"pace: {paced[0]:.2f} s before the jobs, {paced[1]:.2f} s after", file=sys.stderr)
     if args.docs:
-        args.docs.write_text(docs(table, args) + kept(args.docs), encoding="utf-8")
+        args.docs.write_text(docs(table, args, *paced) + kept(args.docs), encoding="utf-8")
         print(f"wrote {args.docs}", file=sys.stderr)
     return 0
 
@@ -319,7 +323,8 @@ def _one(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
-def docs(table: str, args) -> str:
+def docs(table: str, args, before: float, after: float) -> str:
+    """The figures as Markdown, with the machine and its pace (``pace``) before and after."""
     mem = next(
         (
             line.split()[1]
@@ -364,7 +369,23 @@ def docs(table: str, args) -> str:
 
 - {platform.platform()}, {os.cpu_count()} CPUs, {int(mem) // 1024:,} MB RAM
 - Python {platform.python_version()}; {versions}
+- Pace: {PACE_LOOP:,} additions in a pure-Python loop took {before:.2f} s before the jobs and
+  {after:.2f} s after them. This machine's speed moves from day to day and hour to hour: runs
+  compare by their ratios, or by this pace.
 """
+
+
+PACE_LOOP = 10_000_000
+
+
+def pace() -> float:
+    """Seconds of a fixed pure-Python loop: how fast this machine is running just now (the
+    bench's figures move with it), so two runs' figures can be set side by side."""
+    began = time.perf_counter()
+    total = 0
+    for i in range(PACE_LOOP):
+        total += i
+    return time.perf_counter() - began
 
 
 KEEP = "<!-- make bench rewrites what is above this line and keeps what is below it -->"

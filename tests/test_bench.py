@@ -50,6 +50,7 @@ def test_benchmark_runs_on_a_small_file(tmp_path):
         assert "| importer PostgreSQL, --rebuild-indexes never | 3,000 |" in done.stdout
     written = docs.read_text()
     assert written.startswith("# Benchmarks") and "old figures" not in written
+    assert re.search(r"- Pace: 10,000,000 additions in a pure-Python loop took [\d.]+ s before", written)
     assert written.endswith(f"{KEEP}\n## Reading the figures\nwritten by hand\n")
 
 
