@@ -21,8 +21,10 @@ How the accepted rows reach ``dependents`` depends on its indexes (``pipeline.in
 - Keys set aside (a large PostgreSQL load): before the first chunk, the keys, index and
   foreign key are dropped, and each chunk's candidate rows are copied straight into
   ``dependents`` while the next chunk is read, each id counting its row's place in the file;
-  the stage keeps only what the rules read. ``insert`` then takes back out the few rows a
-  database rule refused and rebuilds the keys. A million rows' write to ``dependents`` thus
+  the stage keeps only what the rules read. The foreign key to ``customers`` goes back
+  before the rules, proving every candidate's customer at once (``indexes.SetAside.
+  customers_known``); ``insert`` then takes back out the few rows a database rule refused
+  and rebuilds the keys. A million rows' write to ``dependents`` thus
   runs beside reading and checking instead of after the decision, and the stage is not read
   again. The rules tell this run's rows from stored ones by ``import_run_id``.
 

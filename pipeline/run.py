@@ -197,7 +197,7 @@ def _load(
         # into the reports: most rejected rows' notes do not wait on the database, and if no
         # verdict falls in the file (the usual case) the reports then only need closing. On
         # two cores the two run side by side; the reports are published after the commit.
-        with ThreadPoolExecutor(1, thread_name_prefix="database") as database:
+        with _database_thread() as database:
             decided = database.submit(steps.timed("decision", _decide), loader, run, rule_rejected, options)
             inserted = database.submit(_insert, loader, run, steps)
             draft = _Draft(pending.draft(), decided)
@@ -303,6 +303,20 @@ def _check(
     """One chunk's typed columns and its row-rule failures (row, code, details)."""
     frame = normalise(chunk, cmap, validator.profile, options.date_order)
     return frame, with_details(validator.failures(frame), validator.details)
+
+
+@contextmanager
+def _database_thread() -> Iterator[ThreadPoolExecutor]:
+    """The one thread that talks to the database after staging. If this thread fails first,
+    what has not started there (the insert, the ledger) never does; what has, finishes
+    before the caller rolls back (the connection is not to be used by two threads)."""
+    database = ThreadPoolExecutor(1, thread_name_prefix="database")
+    try:
+        yield database
+    except BaseException:
+        database.shutdown(cancel_futures=True)
+        raise
+    database.shutdown()
 
 
 def _decide(loader: load.Loader, run: ledger.Run, rule_rejected: int, options: Options) -> load.Verdicts:

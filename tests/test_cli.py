@@ -255,3 +255,28 @@ def test_a_file_still_being_written_is_not_half_loaded(any_db, tmp_path, monkeyp
     )
     assert query(any_db, "SELECT COUNT(*) FROM dependents") == [(0,)]
     assert not out.exists()
+
+
+def test_a_full_disk_while_the_reports_are_written_commits_nothing_and_leaves_no_report(
+    sqlite_url, tmp_path, monkeypatch
+):
+    """The reports are written while the database decides and inserts: their failure stops the
+    import before anything commits, in one line, and the hidden folder goes."""
+    from pipeline import report
+
+    invoke("customers", "load", SAMPLES / "customers.csv", "--db", sqlite_url)
+    out = tmp_path / "reports"
+
+    def full(self, table, rejects):
+        raise OSError(28, "No space left on device", str(self.path))
+
+    monkeypatch.setattr(report.RejectsCsv, "add", full)
+    result = invoke(
+        "import", SAMPLES / "dependents.csv", "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", out
+    )
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "No space left on device" in result.stderr
+    assert "Traceback" not in result.output
+    assert query(sqlite_url, "SELECT COUNT(*) FROM dependents") == [(0,)]
+    assert query(sqlite_url, "SELECT status FROM import_runs") == [("failed",)]
+    assert not out.exists()
