@@ -149,7 +149,7 @@ def cli() -> None:
     type=click.IntRange(min=1),
     default=run_lib.CHUNK_SIZE,
     show_default=True,
-    help="Rows per chunk; memory grows with this, not with the file.",
+    help="Rows per chunk; memory grows with this, not with the file (larger: faster, more memory).",
 )
 @click.option(
     "--report-dir",
