@@ -290,6 +290,11 @@ def lock_refused(exc: OperationalError) -> bool:
     return getattr(exc.orig, "sqlstate", None) == "55P03"  # lock_not_available
 
 
+def foreign_key_violated(exc: IntegrityError) -> bool:
+    """PostgreSQL refused a row (or a new constraint) for its foreign key: SQLSTATE 23503."""
+    return getattr(exc.orig, "sqlstate", None) == "23503"  # foreign_key_violation
+
+
 def _unlock(conn: Connection, kind: str) -> None:
     if kind not in ("postgresql", "mysql"):
         return

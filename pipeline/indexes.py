@@ -51,7 +51,6 @@ from pipeline import db
 MODES = ("auto", "always", "never")
 MIN_ROWS = 100_000  # below this the per-row work is under a second: never lock the table for it
 NATURAL_KEY = "ux_dependents_natural_key"
-FOREIGN_KEY_VIOLATION = "23503"  # PostgreSQL's SQLSTATE
 
 # What is set aside: the foreign keys of ``dependents``, its natural-key index and its primary
 # key, as (drop, create) statements written by the catalogue itself, names and options
@@ -122,7 +121,7 @@ class SetAside:
             with conn.begin_nested():
                 conn.exec_driver_sql(self.customer_key)
         except sa.exc.IntegrityError as exc:
-            if getattr(exc.orig, "sqlstate", None) != FOREIGN_KEY_VIOLATION:
+            if not db.foreign_key_violated(exc):
                 raise
             return False
         self.restore_sql.remove(self.customer_key)

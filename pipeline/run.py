@@ -339,9 +339,7 @@ class _Draft:
         self.decided = decided
 
     def add(self, frame: pd.DataFrame) -> None:
-        if self.writers is not None and self._spoilt():
-            self.drop()
-        if self.writers is not None:
+        if self.kept() is not None:
             self.writers.add(frame)
 
     def kept(self) -> report.RejectsWriters | None:

@@ -150,7 +150,7 @@ ADD_CUSTOMER_KEY = "ALTER TABLE dependents ADD CONSTRAINT dependents_customer_id
     ("customer", "early", "codes"),
     [
         (C2, True, {}),  # every customer exists: the key goes back before the rules
-        ("99999999-9999-4999-8999-999999999999", False, {3: ["CUSTOMER_NOT_FOUND"]}),
+        (STRANGER, False, {3: ["CUSTOMER_NOT_FOUND"]}),
     ],
 )
 def test_the_customer_key_goes_back_before_the_rules_when_every_customer_exists(
