@@ -59,11 +59,14 @@ class Validator:
             if name not in frame:
                 continue
             values = frame[name]
+            present = values.notna()
             if not column.nullable:
-                rows.append(_failing(values.notna()))
+                rows.append(_failing(present))
                 codes.append(_code(name, NOT_NULLABLE))
+            # What an ``ignore_na`` check reads, dropped once here, not by each check again.
+            given = values if present.all() else values[present]
             for check in column.checks:
-                rows.append(_failing(check(values).check_output))
+                rows.append(_failing(check(given if check.ignore_na else values).check_output))
                 codes.append(check.error)
         return _table(rows, codes)
 
