@@ -25,7 +25,6 @@ from pipeline import customers as customers_lib
 from pipeline import db, indexes, ledger, load, progress, rebuild
 from pipeline import run as run_lib
 from pipeline.errors import PipelineError, Terminated
-from pipeline.template import write_template
 from schemas import DEFAULT_PROFILE, PROFILES
 
 
@@ -364,6 +363,8 @@ def report_cmd(run_id: str, db_url: str, report_dir: Path | None, include_pii: b
 @friendly
 def template_cmd(out: Path, profile: str) -> None:
     """Write a blank import sheet OUT.xlsx for a profile, with rules and drop-down lists."""
+    from pipeline.template import write_template  # openpyxl: not imported by every command
+
     write_template(out, PROFILES[profile])
     click.echo(f"Template for {profile}: {out}")
 

@@ -296,17 +296,10 @@ def _safe(text: str) -> str:
     return _ILLEGAL.sub("\ufffd", text)
 
 
-def visible(cells: pd.Series) -> pd.Series:
-    """``_safe`` for a whole column at once, for both rejects reports: a control character
-    (what ``<FIELD>_INVALID`` rejects) becomes U+FFFD, which a reviewer can see and a
-    spreadsheet program can open (a raw NUL cuts a CSV cell short in some)."""
-    return cells.astype("str").str.replace(_ILLEGAL_CLASS, "\ufffd", regex=True)
-
-
 def _safe_column(cells: pd.Series) -> pd.Series:
     """A cell longer than Excel holds is cut, with a note saying so (the CSV report keeps it
     whole): a longer one makes Excel "repair" the workbook."""
-    text = cells.astype("str")  # made ``visible`` already (``report.Layout.table``)
+    text = cells.astype("str")  # made ``report.visible`` already (``report.Layout.table``)
     long = text.str.len().gt(MAX_CELL).fillna(False).astype(bool)
     if long.any():
         text = text.where(~long, text.str.slice(0, MAX_CELL - len(CUT_NOTE)) + CUT_NOTE)

@@ -292,7 +292,8 @@ def test_cleaning_replaces_exactly_what_xml_refuses():
     makes one): what lxml, so openpyxl, refuses becomes U+FFFD, and nothing else changes."""
     import pandas as pd
 
-    from pipeline.report_xlsx import _safe, visible
+    from pipeline.report import visible
+    from pipeline.report_xlsx import _safe
 
     chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
     refused = [_xml_refuses(c) for c in chars]
@@ -384,3 +385,15 @@ def test_the_csv_rows_are_what_csv_writer_writes(value):
 
 def test_csv_rows_of_no_rows_is_nothing():
     assert report.csv_rows([pd.Series([], dtype="int64"), pd.Series([], dtype="str")]) == ""
+
+
+def test_openpyxl_is_imported_only_when_a_workbook_is_opened():
+    """Its import (0.09 s) is not paid before an import reads its first row."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = "import sys, pipeline.run, pipeline.cli; print('openpyxl' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == "False"
