@@ -25,7 +25,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from pipeline import columns, db, ledger, load, report
+from pipeline import columns, db, ledger, load, memory, report
 from pipeline.errors import AlreadyImported, PipelineError, Terminated
 from pipeline.normalise import normalise
 from pipeline.notifications import assemble, with_details
@@ -117,6 +117,7 @@ class Outcome:
 def import_file(url: str, path: Path, options: Options) -> Outcome:
     """Import one file into the database at ``url``; raises PipelineError (with its exit code)."""
     steps, began = Steps(), time.perf_counter()
+    memory.use_jemalloc()
     profile = PROFILES[options.profile]
     as_of = options.as_of or date.today()
     engine = db.engine_for(url)
