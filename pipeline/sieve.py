@@ -73,12 +73,39 @@ class Sieve:
         # so an import that dies leaves nothing behind.
         self._customers: BinaryIO = tempfile.TemporaryFile(prefix="dependents-")  # noqa: SIM115
         self._keys: BinaryIO = tempfile.TemporaryFile(prefix="dependents-")  # noqa: SIM115
+        self._rows: pa.RecordBatchStreamWriter | None = None  # ``keep_rows``
+        self._rows_file: BinaryIO | None = None
 
     def keep(self, customers: np.ndarray, keys: np.ndarray) -> None:
         """Keep the hashes of candidate rows: every such row's customer; the keys of those
         that have a natural key."""
         self._customers.write(np.ascontiguousarray(customers, np.int32).tobytes())
         self._keys.write(np.ascontiguousarray(keys, np.int32).tobytes())
+
+    def keep_rows(self, rows: pa.Table, candidate: np.ndarray) -> None:
+        """Keep the ``candidate`` rows of a chunk's staged key columns (``rows``: source_row,
+        both hashes, the natural key's parts) in an unnamed file, for a stage that does not
+        take them (``load.Loader.narrow``); ``suspect_rows`` hands back the suspects'."""
+        if self._rows is None:
+            self._rows_file = tempfile.TemporaryFile(prefix="dependents-")  # noqa: SIM115
+            self._rows = pa.ipc.new_stream(self._rows_file, rows.schema)
+        self._rows.write_table(rows.filter(pa.array(candidate)))
+
+    def suspect_rows(self, keys: np.ndarray, customers: np.ndarray) -> pa.Table | None:
+        """The kept rows (``keep_rows``) whose key hash is among ``keys`` or customer hash among
+        ``customers``, read a batch at a time; ``None`` if none was kept."""
+        if self._rows is None:
+            return None
+        self._rows.close()  # the stream ends; its file stays open until ``close``
+        self._rows_file.seek(0)
+        reader = pa.ipc.open_stream(self._rows_file)
+        found = []
+        for batch in reader:
+            hit = np.isin(batch["key_hash"].to_numpy(), keys) | np.isin(
+                batch["customer_hash"].to_numpy(), customers
+            )
+            found.append(batch.filter(pa.array(hit)))
+        return pa.Table.from_batches(found, schema=reader.schema)
 
     def repeated_keys(self) -> np.ndarray:
         """Key hashes seen more than once."""
@@ -91,6 +118,8 @@ class Sieve:
     def close(self) -> None:
         self._customers.close()
         self._keys.close()
+        if self._rows_file is not None:
+            self._rows_file.close()
 
 
 def _seen_more_than(file: BinaryIO, times: int) -> np.ndarray:

@@ -392,3 +392,34 @@ def before_work_table_inserts(engine, seen) -> None:
     def spy(conn, cursor, statement, *_):
         if table := re.match(r"\s*INSERT INTO (dependents_\w+)", statement):
             seen(conn, table[1])
+
+
+@pytest.mark.parametrize("rebuilt", [False, True], ids=["row by row", "keys set aside"])
+def test_into_an_empty_table_with_keys_set_aside_the_stage_takes_rejects_and_suspects(
+    pg_url, tmp_path, monkeypatch, rebuilt
+):
+    """``Loader.narrow``: the candidates are in ``dependents`` already, so the stage holds the
+    rejected row and the suspects the groupings read (C1's five rows, C2's repeated pair),
+    not C2's two plain rows; the verdicts are the same either way."""
+    from pipeline import indexes
+
+    if rebuilt:
+        monkeypatch.setattr(indexes, "MIN_ROWS", 1)
+    engine = db.engine_for(pg_url)
+    staged: list[int] = []
+
+    def seen(conn, table):
+        if table == "dependents_repeated":
+            staged.append(conn.exec_driver_sql("SELECT COUNT(*) FROM dependents_stage").scalar_one())
+
+    before_work_table_inserts(engine, seen)
+    monkeypatch.setattr(db, "engine_for", lambda url: engine)
+    rows = [*(kid(n) for n in range(1, 6)), kid(1, C2), kid(1, C2), [C2, "", "Jones", "2015-01-02"]]
+    code, codes = run_import(pg_url, tmp_path, [*rows, kid(3, C2), kid(4, C2)])
+    assert staged == [8 if rebuilt else 10]
+    assert code == 1 and codes == {
+        6: ["DEPENDENT_LIMIT_REACHED"],
+        8: ["DUPLICATE_IN_FILE"],
+        9: ["FIRST_NAME_REQUIRED"],
+    }
+    assert stored(pg_url) == 7

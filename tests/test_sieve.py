@@ -89,3 +89,31 @@ def test_real_hashes_give_the_same_verdicts(any_db, tmp_path, limit_case):
     _, codes = run_import(any_db, tmp_path, rows)
     expected = {5: ["DUPLICATE_IN_FILE"]} | ({7: ["DEPENDENT_LIMIT_REACHED"]} if limit_case else {})
     assert codes == expected
+
+
+def test_kept_rows_come_back_for_a_suspect_key_or_customer_and_only_their_candidates():
+    import pyarrow as pa
+
+    box = sieve.Sieve()
+    try:
+        for first in (2, 5):  # two chunks
+            rows = pa.table(
+                {
+                    "source_row": pa.array(range(first, first + 3), pa.int32()),
+                    "customer_hash": pa.array([7, 8, 9], pa.int32()),
+                    "key_hash": pa.array([first, 1, 1], pa.int32()),
+                }
+            )
+            box.keep_rows(rows, np.array([True, True, first == 2]))
+        found = box.suspect_rows(keys=np.array([5], np.int32), customers=np.array([9], np.int32))
+    finally:
+        box.close()
+    assert found["source_row"].to_pylist() == [4, 5]  # row 7 (customer 9) was no candidate
+
+
+def test_no_kept_rows_is_none():
+    box = sieve.Sieve()
+    try:
+        assert box.suspect_rows(np.array([1], np.int32), np.array([1], np.int32)) is None
+    finally:
+        box.close()
