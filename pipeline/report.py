@@ -150,8 +150,13 @@ class NotificationsJsonl:
 def visible(cells: pd.Series) -> pd.Series:
     """A whole column made fit for both rejects reports: a control character XML cannot hold
     (what ``<FIELD>_INVALID`` rejects) becomes U+FFFD, which a reviewer can see and a
-    spreadsheet program can open (a raw NUL cuts a CSV cell short in some)."""
-    return cells.astype("str").str.replace(parse.NOT_XML, "\ufffd", regex=True)
+    spreadsheet program can open (a raw NUL cuts a CSV cell short in some). Such characters
+    are rare, so a column whose bytes hold none that could start one is left as it is (the
+    rules' own scan, ``parse.free_of_control``'s)."""
+    text = cells.astype("str")
+    if not parse.suspect_bytes(text):
+        return text
+    return text.str.replace(parse.NOT_XML, "\ufffd", regex=True)
 
 
 def rejects_xlsx(path: Path, layout: Layout):

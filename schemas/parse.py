@@ -50,11 +50,17 @@ def free_of_control(text: pd.Series) -> pd.Series:
     column's UTF-8 bytes for a byte that could start one clears a whole column at once (about
     a tenth of the regex's work); the regex runs only on a column with such a byte (or, since
     the scan reads whole buffers, a slice beside one)."""
-    arrow = pa.array(text.array if isinstance(text.dtype, pd.StringDtype) else text)
-    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
-    if not any(_suspect_byte_in(chunk) for chunk in chunks):
+    if not suspect_bytes(text):
         return pd.Series(True, index=text.index)
     return ~text.astype("str").str.contains(NOT_TEXT, regex=True).fillna(False).astype(bool)
+
+
+def suspect_bytes(text: pd.Series) -> bool:
+    """Whether ``text``'s UTF-8 holds a byte that could start a ``NOT_TEXT`` character
+    (``_SUSPECT_BYTES``): False clears the whole column; True says only "look closer"."""
+    arrow = pa.array(text.array if isinstance(text.dtype, pd.StringDtype) else text)
+    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    return any(_suspect_byte_in(chunk) for chunk in chunks)
 
 
 def _suspect_byte_in(strings: pa.Array) -> bool:
