@@ -296,8 +296,11 @@ WHERE existing + n > :limit
 }
 # Steps whose table the later steps join to every staged row: analyzed once written.
 _JOINED_LATER = {
-    **{"refused": refused, "refused_copied": refused, "twins": refused},
-    **{"held": held, "held_suspects": suspect_customers},
+    "refused": refused,
+    "refused_copied": refused,
+    "twins": refused,
+    "held": held,
+    "held_suspects": suspect_customers,
 }
 # Steps that join only this file's own tables, run with hash joins (see ``hash_joins``).
 _STAGED_ONLY = {"repeated", "repeats", "held_suspects", "crowded", "over"}
@@ -416,9 +419,12 @@ def name_key(frame: pd.DataFrame) -> pd.Series:
 
 
 def _stage_columns(out: dict, customer: pd.Series, born: pd.Series | None) -> pa.Table:
-    """A chunk's staged key columns as Arrow (``Sieve.keep_rows``): customers as 16 bytes."""
+    """A chunk's staged key columns as Arrow (``Sieve.keep_rows``): customers as 16 bytes;
+    ``born`` is ``None`` when the file has no birth dates."""
     if born is None:
-        born = pd.Series(pd.NaT, index=customer.index, dtype="datetime64[s]")
+        dates = pa.nulls(len(customer), pa.date32())
+    else:
+        dates = pa.array(born, pa.timestamp("s"), from_pandas=True).cast(pa.date32())
     return pa.table(
         {
             "source_row": pa.array(out["source_row"].to_numpy(np.int32)),
@@ -426,7 +432,7 @@ def _stage_columns(out: dict, customer: pd.Series, born: pd.Series | None) -> pa
             "key_hash": pa.array(out["key_hash"].to_numpy()),
             "name_key": pa.array(out["name_key"], pa.string(), from_pandas=True),
             "customer_id": pa.array(customer),
-            "date_of_birth": pa.array(born, pa.timestamp("s"), from_pandas=True).cast(pa.date32()),
+            "date_of_birth": dates,
         }
     )
 

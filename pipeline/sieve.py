@@ -15,6 +15,11 @@ often than the limit a suspect customer. The database then groups only the rows 
 is a suspect, and decides exactly as before. Equal natural keys have the same customer and
 birth date, so the same hash: a collision can only add a suspect, never hide a repeat or a
 crowded customer.
+
+A stage that does not take the candidates (``load.Loader.narrow``) gets the suspects from here
+too: ``Sieve.keep_rows`` keeps each candidate's staged key columns (row, hashes, customer,
+birth date, natural key) in a third unnamed file, an Arrow stream read back a batch at a time
+by ``Sieve.suspect_rows``.
 """
 
 from __future__ import annotations
