@@ -111,6 +111,14 @@ def test_a_mariadb_url_without_a_database_is_exit_4_one_line(tmp_path):
     )
 
 
+def test_a_bad_database_url_is_said_before_a_bad_file(tmp_path):
+    # The file is opened beside the database's checks (run._connect_and_open); the database's
+    # error still comes first, as when the two ran one after the other.
+    result = invoke("import", tmp_path / "nope.csv", "--db", "mysql://root@127.0.0.1:3306")
+    assert result.exit_code == 4
+    assert "the URL names no database" in result.stderr and "nope.csv" not in result.stderr
+
+
 def test_db_url_from_the_environment(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.setenv("DEPENDENTS_DB_URL", url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 from datetime import date, datetime
@@ -38,6 +39,15 @@ def test_csv_encodings_as_excel_saves_them(tmp_path, encoding, bom):
     assert headers == HEADER
     assert frame.values.tolist() == ROWS
     assert list(frame.index) == [2, 3]
+
+
+@pytest.mark.parametrize("body", [csv_text().encode("utf-8"), csv_text().encode("cp1252")])
+def test_the_fingerprint_is_the_whole_files_size_and_sha256(tmp_path, body):
+    # Hashed on a thread of its own beside the decoding check, cp1252's second try included.
+    path = tmp_path / "in.csv"
+    path.write_bytes(body * 5000)
+    src = open_source(path)
+    assert (src.size, src.sha256) == (len(body) * 5000, hashlib.sha256(body * 5000).hexdigest())
 
 
 def test_explicit_encoding_wins(tmp_path):
