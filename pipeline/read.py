@@ -143,16 +143,6 @@ def _bom_encoding(head: bytes) -> str | None:
     return None
 
 
-def _sha256(path: Path) -> tuple[int, str]:
-    """The file's size and SHA-256, from one pass over it."""
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as fh:
-        while block := fh.read(BLOCK):
-            digest.update(block)
-            size += len(block)
-    return size, digest.hexdigest()
-
-
 def _decodes(path: Path, encoding: str) -> bool:
     """Whether the whole file decodes in ``encoding``."""
     try:
@@ -312,6 +302,7 @@ def _from_column_a(rows: Iterator[list[object]], lead: int) -> Iterator[list[obj
 
 
 def _sha256(path: Path) -> tuple[int, str]:
+    """The file's size and SHA-256, from one pass over it (CSV and XLSX alike)."""
     digest, size = hashlib.sha256(), 0
     with path.open("rb") as fh:
         while block := fh.read(BLOCK):
