@@ -43,12 +43,14 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def inserting(url: str) -> bool:
-    """The import is writing rows into ``dependents``: copying them in while it stages (a
-    large load, with the keys set aside) or moving them from the stage (row by row)."""
+    """The import has begun writing rows into ``dependents`` (copying them in while it stages,
+    or moving them from the stage) and has not committed: its transaction holds the table's
+    row-exclusive lock from its first write to its end. Asking whether a write is running at
+    the instant of the poll missed them all when every chunk's copy was quicker than the poll."""
     sql = (
-        "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'dependents' "
-        "AND pid <> pg_backend_pid() AND state = 'active' "
-        "AND (query LIKE '%INSERT INTO dependents (%' OR query LIKE 'COPY dependents (%')"
+        "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE a.application_name = 'dependents' AND l.pid <> pg_backend_pid() "
+        "AND l.relation = to_regclass('dependents') AND l.mode = 'RowExclusiveLock' AND l.granted"
     )
     return query(url, sql)[0][0] > 0
 
