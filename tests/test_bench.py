@@ -6,11 +6,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
 import bench.__main__ as bench_main
-from bench.__main__ import KEEP, Job, Result, busy_core_seconds, kept, measure
+from bench.__main__ import KEEP, Job, Result, busy_core_seconds, kept, measure, render_rss
+from bench.child import Watch
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -24,9 +26,9 @@ def test_benchmark_runs_on_a_small_file(tmp_path):
         env.pop(f"DEPENDENTS_BENCH_{server}_URL", None)
     args = [
         "--rows",
-        "3000",
+        "20000",  # issue 5: a small N, so the script never rots
         "--xlsx-rows",
-        "300",
+        "2000",
         "--out",
         str(tmp_path),
         "--docs",
@@ -40,14 +42,17 @@ def test_benchmark_runs_on_a_small_file(tmp_path):
     assert done.returncode == 0, done.stderr
     number, spread = r"[\d.,]+", r"[\d.]+–[\d.]+"
     # job, rows, seconds, spread, rows/s, peak RSS, own CPU, busy core-s
-    figures = r" \| ".join(["3,000", number, spread, number, number, number, number])
+    figures = r" \| ".join(["20,000", number, spread, number, number, number, number])
     assert re.search(rf"\| importer SQLite \| {figures} \|", done.stdout)
-    assert "| importer XLSX SQLite | 300 |" in done.stdout
+    assert "| importer XLSX SQLite | 2,000 |" in done.stdout
     steps = r" \| ".join([number] * 8)  # staging ... total, as the importer timed them
     assert re.search(rf"\| importer SQLite \| {steps} \|", done.stdout)
+    # Memory as the file goes on: one stretch of 20,000 rows, then after the last row, the peak.
+    assert re.search(rf"\| importer SQLite \| {number} \| {number} \| {number} \|\n", done.stdout)
+    assert "| job | rows 1–20,000 | after the last row | peak RSS MB |" in done.stdout
     if os.environ.get("DEPENDENTS_TEST_PG_URL"):
-        assert "| floor PostgreSQL | 3,000 |" in done.stdout
-        assert "| importer PostgreSQL, --rebuild-indexes never | 3,000 |" in done.stdout
+        assert "| floor PostgreSQL | 20,000 |" in done.stdout
+        assert "| importer PostgreSQL, --rebuild-indexes never | 20,000 |" in done.stdout
     written = docs.read_text()
     assert written.startswith("# Benchmarks") and "old figures" not in written
     assert re.search(r"- Pace: 10,000,000 additions in a pure-Python loop took [\d.]+ s before", written)
@@ -108,3 +113,58 @@ def test_a_skipped_server_is_told_the_variable_the_bench_reads_and_the_readme_na
     assert set(bench_main.URL_VARIABLES) == {"PostgreSQL", "MariaDB"}
     for variable in bench_main.URL_VARIABLES.values():
         assert f"`{variable}`" in readme
+
+
+def test_the_watch_keeps_the_highest_rss_of_each_stretch_of_rows_read():
+    """Samples are (rows read so far, MB): each falls in its stretch of ``every`` rows, or
+    after the last row; a stretch read inside one chunk has no sample and shows none."""
+    watch = Watch()
+    watch.close()
+    watch.samples = [(0, 200.0), (0, 250.0), (1_000, 240.0), (3_000, 230.0), (4_000, 300.0), (4_000, 280.0)]
+    assert watch.peaks(1_000, 4_000) == {
+        "every": 1_000,
+        "stretches": [250.0, 240.0, None, 230.0],
+        "after": 300.0,
+    }
+
+
+def test_the_watch_samples_while_told_the_rows_read():
+    watch = Watch()
+    watch.start(10)
+    watch.advance(5)
+    time.sleep(10 * Watch.EVERY)
+    watch.close()
+    assert watch.samples and {rows for rows, _ in watch.samples} <= {0, 5}
+    assert all(mb > 0 for _, mb in watch.samples)
+
+
+def test_memory_by_rows_read_is_the_highest_of_the_runs_for_each_stretch():
+    runs = [
+        {"every": 10, "stretches": [300.0, 310.0, None], "after": 290.0},
+        {"every": 10, "stretches": [320.0, 305.0, None], "after": 280.0},
+    ]
+    big = Result("importer PostgreSQL 30 rows", 30, [1.0, 1.0], 330.0, rss=runs)
+    small = Result(
+        "importer SQLite", 10, [1.0], 250.0, rss=[{"every": 10, "stretches": [240.0], "after": 250.0}]
+    )
+    assert big.rss_stretches() == [320.0, 310.0, None]
+    table = render_rss(
+        {"importer SQLite": small, big.name: big, "floor": Result("floor", 10, [1.0], 9.0)}, 10
+    )
+    assert "| job | rows 1–10 | rows 11–20 | rows 21–30 | after the last row | peak RSS MB |" in table
+    assert "| importer SQLite | 240 |  |  | 250 | 250 |" in table
+    assert "| importer PostgreSQL 30 rows | 320 | 310 |  | 290 | 330 |" in table
+    assert "floor" not in table.split("|---|")[1]
+
+
+@pytest.mark.parametrize(
+    ("job", "shown"),
+    [
+        ("importer PostgreSQL", "≤ 10 s, ≥ 4x baseline, ≤ 3x floor, ≤ 600 MB"),
+        ("importer PostgreSQL 5,000,000 rows", "≤ 600 MB, flat as the file goes on (below)"),
+        ("importer PostgreSQL, --rebuild-indexes never", ""),
+        ("baseline PostgreSQL", ""),
+    ],
+)
+def test_each_job_shows_issue_5s_target_for_it(job, shown):
+    assert bench_main.target(job) == shown
