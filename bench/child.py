@@ -49,6 +49,9 @@ class Watch:
     def advance(self, rows: int) -> None:
         self.rows += rows
 
+    def finish(self, rows: int) -> None:
+        self.rows = rows
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join()

@@ -38,6 +38,15 @@ class Bar:
         if self.bar is not None:
             self.bar.update(rows, self.done)
 
+    def finish(self, rows: int) -> None:
+        """Every row is read. A CSV's total was estimated from its size and a sample of its
+        lines, so the bar would stop short of (or run past) it: it ends at the rows read."""
+        if self.bar is not None:
+            self.bar.length = max(rows, 1)
+            self.bar.pos = self.done = rows
+            self.bar.finished = True
+            self.bar.render_progress()
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)

@@ -41,6 +41,7 @@ _STOPPED = {KeyboardInterrupt: "stopped by Ctrl-C", Terminated: "stopped by SIGT
 class Progress(Protocol):
     def start(self, total: int) -> None: ...
     def advance(self, rows: int) -> None: ...
+    def finish(self, rows: int) -> None: ...
     def close(self) -> None: ...
 
 
@@ -69,7 +70,7 @@ class Options:
     max_reject_rate: float = 1.0
     include_pii: bool = False
     rebuild_indexes: str = "auto"  # PostgreSQL: see ``pipeline.indexes``
-    progress: Progress | None = None  # told the estimated rows, then each chunk's rows
+    progress: Progress | None = None  # told the estimated rows, each chunk's rows, then all rows
 
 
 @dataclass
@@ -292,6 +293,8 @@ def _stage_all(
             del chunk, prepared
         if staged:
             staged.result()
+    if options.progress:
+        options.progress.finish(run.rows_read)
     return rejected
 
 
