@@ -140,23 +140,26 @@ def floor(url: str, path: str) -> int:
     return table.num_rows
 
 
-def rss_mb() -> float:
-    """This process's resident memory now."""
+def _status_mb(field: str) -> float | None:
+    """One memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MB, if it is there."""
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    return 0.0
+    return None
+
+
+def rss_mb() -> float:
+    """This process's resident memory now."""
+    return _status_mb("VmRSS") or 0.0
 
 
 def peak_rss_mb() -> float:
     """This process's own peak RSS. ``VmHWM`` starts afresh at exec; ``ru_maxrss`` on Linux
     carries the parent's peak across fork and exec, which would credit the bench's own
     memory to every job."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    found = _status_mb("VmHWM")
+    return found if found is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 JOBS = {"importer": importer, "baseline": baseline, "floor": floor}
