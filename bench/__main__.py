@@ -30,8 +30,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench import generate
-from pipeline import db
-from pipeline.customers import load_customers
+from pipeline.database import db
+from pipeline.database.customers import load_customers
 
 URL_VARIABLES = {"PostgreSQL": "DEPENDENTS_BENCH_PG_URL", "MariaDB": "DEPENDENTS_BENCH_MARIADB_URL"}
 PG = os.environ.get(URL_VARIABLES["PostgreSQL"], os.environ.get("DEPENDENTS_TEST_PG_URL", ""))

@@ -94,9 +94,10 @@ def baseline(url: str, path: str) -> int:
     import pandas as pd
     import sqlalchemy as sa
 
-    from pipeline import columns, db
-    from pipeline.normalise import normalise
-    from pipeline.validate import Validator
+    from pipeline.database import db
+    from pipeline.rows import columns
+    from pipeline.rows.normalise import normalise
+    from pipeline.rows.validate import Validator
     from schemas import PROFILES
 
     profile = PROFILES["add-dependent"]
@@ -122,7 +123,7 @@ def floor(url: str, path: str) -> int:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from pipeline import db
+    from pipeline.database import db
 
     table = pacsv.read_csv(
         path, convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False)

@@ -21,10 +21,12 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import Connection
 
-from pipeline import customers as customers_lib
-from pipeline import db, indexes, ledger, load, progress, rebuild
+from pipeline import progress
 from pipeline import run as run_lib
+from pipeline.database import customers as customers_lib
+from pipeline.database import db, indexes, ledger, load
 from pipeline.errors import PipelineError, Terminated
+from pipeline.rejects import rebuild
 from schemas import DEFAULT_PROFILE, PROFILES
 
 

@@ -25,13 +25,16 @@ from typing import Protocol
 
 import pandas as pd
 
-from pipeline import columns, db, ledger, load, memory, report
+from pipeline import memory
+from pipeline.database import db, ledger, load
 from pipeline.errors import AlreadyImported, PipelineError, Terminated
-from pipeline.normalise import normalise
-from pipeline.notifications import assemble, with_details
-from pipeline.read import Source, open_source
-from pipeline.spool import Chunk, Spool
-from pipeline.validate import Validator
+from pipeline.rejects import report
+from pipeline.rejects.notifications import assemble, with_details
+from pipeline.rows import columns
+from pipeline.rows.normalise import normalise
+from pipeline.rows.read import Source, open_source
+from pipeline.rows.spool import Chunk, Spool
+from pipeline.rows.validate import Validator
 from schemas import DEFAULT_PROFILE, PROFILES, parse
 
 EXIT_OK, EXIT_REJECTS, EXIT_FILE, EXIT_ABORTED, EXIT_DATABASE = 0, 1, 2, 3, 4
@@ -69,7 +72,7 @@ class Options:
     force: bool = False
     max_reject_rate: float = 1.0
     include_pii: bool = False
-    rebuild_indexes: str = "auto"  # PostgreSQL: see ``pipeline.indexes``
+    rebuild_indexes: str = "auto"  # PostgreSQL: see ``pipeline.database.indexes``
     progress: Progress | None = None  # told the estimated rows, each chunk's rows, then all rows
 
 

@@ -13,7 +13,7 @@ import pytest
 import bench.__main__ as bench_main
 from bench.__main__ import KEEP, Job, Result, busy_core_seconds, kept, measure, render_rss
 from bench.child import Watch
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AS_OF, SAMPLES, invoke, query, write_csv
+from tests.helpers import AS_OF, SAMPLES, invoke, query, write_csv
 
 CUSTOMER = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 HEADER = ["customerId", "firstName", "lastName", "birthDate", "phone"]
@@ -270,7 +270,7 @@ def test_a_full_disk_while_the_reports_are_written_commits_nothing_and_leaves_no
 ):
     """The reports are written while the database decides and inserts: their failure stops the
     import before anything commits, in one line, and the hidden folder goes."""
-    from pipeline import report
+    from pipeline.rejects import report
 
     invoke("customers", "load", SAMPLES / "customers.csv", "--db", sqlite_url)
     out = tmp_path / "reports"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench import generate
-from tests.conftest import AS_OF, invoke, query, server_url
+from tests.helpers import AS_OF, invoke, query, server_url
 
 pytestmark = pytest.mark.slow
 

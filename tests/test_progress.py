@@ -7,7 +7,7 @@ from datetime import date
 
 from pipeline.progress import Bar, for_terminal
 from pipeline.run import Options, import_file
-from tests.conftest import AS_OF, SAMPLES, invoke
+from tests.helpers import AS_OF, SAMPLES, invoke
 
 
 class Terminal(io.StringIO):

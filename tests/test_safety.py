@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from bench import generate
-from pipeline import db
-from tests.conftest import AS_OF, customers_csv, invoke, query, server_url, write_csv
+from pipeline.database import db
+from tests.helpers import AS_OF, customers_csv, invoke, query, server_url, write_csv
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,1 @@
+"""The database: stage, decide the database rules, insert, and keep the ledger."""

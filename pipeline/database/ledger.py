@@ -1,0 +1,118 @@
+"""The run ledger: ``import_runs`` (one row per run) and ``import_rejects`` (its rejected rows).
+
+A succeeded run's record commits in the same transaction as its dependents; a
+run whose rows were rolled back (dry run, aborted, failed) is recorded after the
+rollback, so the ledger tells what happened to every file either way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pipeline.database import bulk, db
+
+STATUSES = ("running", "succeeded", "failed", "aborted", "dry run")
+
+
+@dataclass
+class Run:
+    id: str
+    file_name: str
+    sha256: str
+    size_bytes: int
+    profile: str
+    channel: str
+    as_of: date
+    started_at: datetime
+    status: str = "running"
+    finished_at: datetime | None = None
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    source_run_id: str | None = None
+    columns: list[str] = field(default_factory=list)
+    message: str | None = None
+
+    def row(self) -> dict:
+        values = asdict(self)
+        values["columns"] = json.dumps(self.columns, ensure_ascii=False)
+        return values
+
+
+def start(conn: Connection, run: Run) -> None:
+    conn.execute(db.import_runs.insert(), run.row())
+
+
+def finish(conn: Connection, run: Run) -> None:
+    values = run.row()
+    conn.execute(db.import_runs.update().where(db.import_runs.c.id == run.id), values)
+
+
+def record(conn: Connection, run: Run) -> None:
+    """Insert or update the run's row (it may have been rolled back with the data)."""
+    exists = conn.execute(sa.select(db.import_runs.c.id).where(db.import_runs.c.id == run.id)).first()
+    (finish if exists else start)(conn, run)
+
+
+def add_rejects(conn: Connection, run_id: str, rejects: pd.DataFrame) -> None:
+    frame = rejects[["row", "codes", "messages", "notifications", "cells"]].assign(run_id=run_id)
+    bulk.write(conn, db.import_rejects, frame)
+
+
+def succeeded_with(conn: Connection, sha256: str) -> Run | None:
+    """The latest succeeded run of a file with this SHA-256, if any."""
+    t = db.import_runs
+    q = sa.select(t).where(t.c.sha256 == sha256, t.c.status == "succeeded").order_by(t.c.started_at.desc())
+    found = conn.execute(q).mappings().first()
+    return _run(found) if found else None
+
+
+def get(conn: Connection, run_id: str) -> Run | None:
+    """A run by its id, or by an unambiguous prefix of at least 8 characters."""
+    t = db.import_runs
+    found = conn.execute(sa.select(t).where(t.c.id == run_id)).mappings().first()
+    if found is None and len(run_id) >= 8:
+        some = conn.execute(sa.select(t).where(t.c.id.like(f"{run_id}%")).limit(2)).mappings().all()
+        found = some[0] if len(some) == 1 else None
+    return _run(found) if found else None
+
+
+def recent(conn: Connection, limit: int = 20) -> list[Run]:
+    t = db.import_runs
+    rows = conn.execute(sa.select(t).order_by(t.c.started_at.desc()).limit(limit)).mappings().all()
+    return [_run(r) for r in rows]
+
+
+def code_counts(conn: Connection, run_id: str) -> Counter:
+    """Rejected rows per code for a run."""
+    counts: Counter = Counter()
+    for frame in rejects(conn, run_id):
+        counts.update(frame["codes"].str.split(";").explode().value_counts().to_dict())
+    return counts
+
+
+def rejects(conn: Connection, run_id: str, size: int = 50_000) -> Iterator[pd.DataFrame]:
+    """A run's rejected rows in row order, in frames of at most ``size``."""
+    t = db.import_rejects
+    q = (
+        sa.select(t.c.row, t.c.codes, t.c.messages, t.c.notifications, t.c.cells)
+        .where(t.c.run_id == run_id)
+        .order_by(t.c.row)
+    )
+    result = conn.execute(q, execution_options={"yield_per": size})  # this query only
+    for part in result.partitions(size):
+        yield pd.DataFrame(part, columns=["row", "codes", "messages", "notifications", "cells"])
+
+
+def _run(row) -> Run:
+    values = dict(row)
+    values["columns"] = json.loads(values["columns"] or "[]")
+    return Run(**values)

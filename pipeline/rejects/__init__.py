@@ -1,0 +1,1 @@
+"""Rejected rows: their notifications and the reports a reviewer opens."""

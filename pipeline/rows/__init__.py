@@ -1,0 +1,1 @@
+"""Rows: read a file, match its columns, normalise and check every row."""

@@ -1,0 +1,65 @@
+"""Headers: matched forgivingly, missing ones named, unknown ones warned about."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.errors import FileError
+from pipeline.rows.columns import match
+from schemas import PROFILES
+
+ADD = PROFILES["add-dependent"]
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("birthDate", "birthDate"),
+        ("dateOfBirth", "birthDate"),
+        ("DOB", "birthDate"),
+        ("date_of_birth", "birthDate"),
+        ("Date of Birth", "birthDate"),
+        ("customerId", "customerId"),
+        ("profileKey", "customerId"),
+        ("Customer", "customerId"),
+        ("customer-id", "customerId"),
+        ("relationship", "relationshipType"),
+        ("RELATIONSHIP_TYPE", "relationshipType"),
+        ("language", "homeLanguage"),
+        ("Home Language", "homeLanguage"),
+        ("FIRST NAME", "firstName"),
+    ],
+)
+def test_header_spellings_and_aliases(header, field):
+    headers = [h for h in ["customerId", "firstName", "lastName", "birthDate"] if h != field] + [header]
+    cmap = match(headers, ADD, "f.csv")
+    assert cmap.fields[len(headers) - 1].name == field
+
+
+def test_unknown_columns_are_ignored_with_a_warning_naming_them():
+    cmap = match(["customerId", "firstName", "lastName", "birthDate", "Shoe size", "Team"], ADD, "f.csv")
+    assert cmap.warnings == ["ignored unknown column(s): Shoe size, Team"]
+
+
+def test_a_header_cannot_send_the_terminal_control_codes():
+    cmap = match(["customerId", "firstName", "lastName", "birthDate", "\x1b]0;owned\x07Notes"], ADD, "f.csv")
+    assert cmap.warnings == ["ignored unknown column(s): \\x1b]0;owned\\x07Notes"]
+
+
+def test_a_missing_required_column_is_named():
+    with pytest.raises(FileError, match=r"^f\.csv: missing required column\(s\): birthDate$"):
+        match(["customerId", "firstName", "lastName"], ADD, "f.csv")
+
+
+def test_carecycle_needs_only_the_customer():
+    assert match(["profileKey"], PROFILES["carecycle"], "f.csv").fields[0].name == "customerId"
+
+
+def test_two_columns_for_one_field_are_refused():
+    with pytest.raises(FileError, match="columns 'DOB' and 'birthDate' are both birthDate"):
+        match(["customerId", "firstName", "lastName", "DOB", "birthDate"], ADD, "f.csv")
+
+
+def test_a_rejects_reports_own_columns_are_ignored_silently():
+    cmap = match(["row", "codes", "messages", "customerId", "firstName", "lastName", "DOB"], ADD, "f.csv")
+    assert cmap.report == [0, 1, 2] and cmap.warnings == []

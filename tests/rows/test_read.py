@@ -1,0 +1,232 @@
+"""Reading: every cell as text, rows numbered as a spreadsheet shows them, encodings detected."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook
+
+from pipeline.errors import FileError
+from pipeline.rows.read import open_source
+
+HEADER = ["firstName", "lastName", "phone", "ssn"]
+ROWS = [["Zoë", "Null", "0821234567", "000123456"], ["NA", "N/A", "None", "True"]]
+
+
+def cells(path: Path, **kw) -> tuple[list[str], pd.DataFrame]:
+    src = open_source(path, **kw)
+    return src.headers, pd.concat(list(src.chunks(1000)))
+
+
+def csv_text(delimiter: str = ",") -> str:
+    return "\r\n".join(delimiter.join(r) for r in [HEADER, *ROWS]) + "\r\n"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"), ("cp1252", b"")],
+)
+def test_csv_encodings_as_excel_saves_them(tmp_path, encoding, bom):
+    path = tmp_path / "in.csv"
+    path.write_bytes(bom + csv_text().encode(encoding))
+    headers, frame = cells(path)
+    assert headers == HEADER
+    assert frame.values.tolist() == ROWS
+    assert list(frame.index) == [2, 3]
+
+
+@pytest.mark.parametrize("body", [csv_text().encode("utf-8"), csv_text().encode("cp1252")])
+def test_the_fingerprint_is_the_whole_files_size_and_sha256(tmp_path, body):
+    # Hashed on a thread of its own beside the decoding check, cp1252's second try included.
+    path = tmp_path / "in.csv"
+    path.write_bytes(body * 5000)
+    src = open_source(path)
+    assert (src.size, src.sha256) == (len(body) * 5000, hashlib.sha256(body * 5000).hexdigest())
+
+
+def test_explicit_encoding_wins(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes(csv_text().encode("latin-1"))
+    assert cells(path, encoding="latin-1")[1].iloc[0, 0] == "Zoë"
+
+
+def test_undecodable_text_is_a_file_error(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"firstName\n\x81\x8d\x8f\n")
+    with pytest.raises(FileError, match=r"in\.csv: the text is not valid cp1252; pass --encoding"):
+        open_source(path)
+
+
+def test_utf16_asked_for_without_a_byte_order_mark_is_a_file_error(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text(), encoding="utf-8")
+    with pytest.raises(FileError, match=r"in\.csv: the text is not valid utf-16; pass --encoding"):
+        open_source(path, encoding="utf-16")
+
+
+@pytest.mark.parametrize("given", ["\t", "\\t", "tab", "TAB"])
+def test_a_tab_delimiter_may_be_typed_as_backslash_t_or_tab(tmp_path, given):
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text("\t"), encoding="utf-8")
+    assert cells(path, delimiter=given)[1].values.tolist() == ROWS
+
+
+@pytest.mark.parametrize("given", [";;", ""])
+def test_a_delimiter_of_other_than_one_character_is_a_file_error(tmp_path, given):
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text(";"), encoding="utf-8")
+    with pytest.raises(FileError, match=f"in\\.csv: the delimiter must be one character, not '{given}'"):
+        open_source(path, delimiter=given)
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_delimiter_is_sniffed(tmp_path, delimiter):
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text(delimiter), encoding="utf-8")
+    assert cells(path)[1].values.tolist() == ROWS
+
+
+def test_quoted_fields_with_embedded_newlines_keep_row_numbers(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text('notes,x\n"line one\nline two",1\n,\nlast,3\n', encoding="utf-8")
+    _, frame = cells(path)
+    assert frame.loc[2, 0] == "line one\nline two"
+    assert list(frame.index) == [2, 4]  # the blank record (row 3) is skipped, numbers kept
+
+
+def test_a_row_with_too_many_cells_names_its_row_not_its_content(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("a,b\n1,2\nsecret-ssn-123456789,2,3\n", encoding="utf-8")
+    with pytest.raises(FileError) as err:
+        cells(path)
+    assert "row 3 has 3 cells but the header has 2" in str(err.value)
+    assert "secret" not in str(err.value)
+
+
+def test_chunks_are_bounded_and_numbered_across_boundaries(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("n\n" + "".join(f"{i}\n" for i in range(2500)), encoding="utf-8")
+    chunks = list(open_source(path).chunks(1000))
+    assert [len(c) for c in chunks] == [1000, 1000, 500]
+    assert chunks[1].index[0] == 1002 and chunks[1].iloc[0, 0] == "1000"
+
+
+def xlsx(path: Path, rows: list[list], sheet: str = "Sheet") -> Path:
+    book = Workbook()
+    ws = book.active
+    ws.title = sheet
+    for r in rows:
+        ws.append(r)
+    book.save(path)
+    return path
+
+
+def test_xlsx_date_cells_text_cells_and_blank_rows(tmp_path):
+    path = xlsx(
+        tmp_path / "in.xlsx",
+        [
+            ["firstName", "birthDate", "phone", "income"],
+            ["Null", date(2019, 1, 4), "0821234567", 50000],
+            [None, None, None, None],
+            ["True", datetime(2019, 1, 4, 0, 0), 821234567, 12.5],
+            ["NA", "04/01/2019", None, None],
+        ],
+    )
+    headers, frame = cells(path)
+    assert headers == ["firstName", "birthDate", "phone", "income"]
+    assert list(frame.index) == [2, 4, 5]
+    assert frame.loc[2].tolist() == ["Null", "2019-01-04", "0821234567", "50000"]
+    assert frame.loc[4].tolist() == ["True", "2019-01-04", "821234567", "12.5"]
+    assert frame.loc[5].tolist() == ["NA", "04/01/2019", "", ""]
+
+
+def test_xlsx_named_sheet_and_header_below_blank_rows(tmp_path):
+    book = Workbook()
+    book.active.append(["ignored"])
+    ws = book.create_sheet("Dependents")
+    ws.append([])
+    ws.append(["firstName"])
+    ws.append(["Ann"])
+    book.save(tmp_path / "in.xlsx")
+    headers, frame = cells(tmp_path / "in.xlsx", sheet="Dependents")
+    assert headers == ["firstName"] and frame.loc[3, 0] == "Ann"
+    with pytest.raises(FileError, match=r"no sheet named 'Nope' \(sheets: Sheet, Dependents\)"):
+        open_source(tmp_path / "in.xlsx", sheet="Nope")
+
+
+def test_xlsx_used_range_away_from_a1_keeps_sheet_rows_and_columns(tmp_path):
+    """The table starts at C3: blank columns A and B stay (empty headers), rows keep their
+    sheet numbers, and chunks that split the rows join up without a gap."""
+    book = Workbook()
+    ws = book.active
+    ws["C3"], ws["D3"] = "firstName", "lastName"
+    for n in range(4, 9):
+        ws[f"C{n}"], ws[f"D{n}"] = f"Ann{n}", f"Lee{n}"
+    ws["D10"] = "Last"
+    book.save(tmp_path / "in.xlsx")
+    src = open_source(tmp_path / "in.xlsx")
+    assert src.headers == ["", "", "firstName", "lastName"]
+    assert src.estimated_rows == 7
+    chunks = list(src.chunks(2))
+    assert [list(c.index) for c in chunks] == [[4, 5], [6, 7], [8], [10]]
+    frame = pd.concat(chunks)
+    assert frame.loc[4].tolist() == ["", "", "Ann4", "Lee4"]
+    assert frame.loc[10].tolist() == ["", "", "", "Last"]
+
+
+def test_xlsx_that_is_not_a_workbook_or_a_zip_bomb_is_refused(tmp_path):
+    (tmp_path / "fake.xlsx").write_text("a,b\n")
+    with pytest.raises(FileError, match="not an XLSX workbook"):
+        open_source(tmp_path / "fake.xlsx")
+    with zipfile.ZipFile(tmp_path / "bomb.xlsx", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", b"0" * 50_000_000)
+    with pytest.raises(FileError, match="refused as unsafe"):
+        open_source(tmp_path / "bomb.xlsx")
+
+
+def test_a_row_longer_than_the_readers_block_names_the_likely_cause(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("firstName,lastName\n" + "a" * (3 << 20) + ",b\nAnn,Lee\n", encoding="utf-8")
+    src = open_source(path)
+    with pytest.raises(FileError, match=r"in\.csv: a row is longer than 1 MB; is a quote left open\?$"):
+        list(src.chunks(1000))
+
+
+def test_a_password_protected_workbook_is_named_as_such(tmp_path):
+    (tmp_path / "locked.xlsx").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 504)
+    with pytest.raises(FileError, match=r"locked\.xlsx: the workbook is password-protected \(or an old"):
+        open_source(tmp_path / "locked.xlsx")
+
+
+def test_a_csv_that_grows_while_it_is_read_is_refused_after_the_last_chunk(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text(), encoding="utf-8")
+    src = open_source(path)
+    with path.open("a", encoding="utf-8") as fh:  # the export is still being written
+        fh.write("Late,Row,1,2\r\n")
+    chunks = src.chunks(1)
+    assert len(next(chunks)) == 1
+    with pytest.raises(FileError, match=r"in\.csv: the file changed while it was being imported"):
+        list(chunks)
+
+
+def test_a_workbook_saved_again_while_it_is_read_is_refused(tmp_path):
+    path = xlsx(tmp_path / "in.xlsx", [HEADER, *ROWS])
+    src = open_source(path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    with pytest.raises(FileError, match="the file changed while it was being imported"):
+        list(src.chunks(1000))
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(FileError, match="no such file"):
+        open_source(tmp_path / "nope.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(FileError, match="the file is empty"):
+        open_source(tmp_path / "empty.csv")
