@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from pipeline import progress
 from pipeline import run as run_lib
 from pipeline.database import customers as customers_lib
-from pipeline.database import db, indexes, ledger, load
+from pipeline.database import db, decide, indexes, ledger
 from pipeline.errors import PipelineError, Terminated
 from pipeline.rejects import rebuild
 from schemas import DEFAULT_PROFILE, PROFILES
@@ -127,10 +127,10 @@ def cli() -> None:
 )
 @click.option(
     "--channel",
-    type=click.Choice(load.CHANNELS),
+    type=click.Choice(decide.CHANNELS),
     default="self-service",
     show_default=True,
-    help=f"self-service allows at most {load.SELF_SERVICE_LIMIT} dependents per customer.",
+    help=f"self-service allows at most {decide.SELF_SERVICE_LIMIT} dependents per customer.",
 )
 @click.option(
     "--as-of", type=IsoDate(), help="The date the age and not-in-future rules use.  [default: today]"
@@ -215,7 +215,8 @@ def describe_steps(steps: run_lib.Steps) -> str:
     total = steps.seconds.get("total")
     tail = f"; total {total:.2f} s" if total is not None else ""
     beside = "the assembly and the reports run beside the decision, the insert and the ledger"
-    return f"Timings: {', '.join(parts)}{tail} ({beside})"
+    timings = f"Timings: {', '.join(parts)}{tail} ({beside})"
+    return timings + (f"\nDecision plan: {steps.plan}" if steps.plan else "")
 
 
 def describe(outcome: run_lib.Outcome) -> str:

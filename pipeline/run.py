@@ -26,7 +26,7 @@ from typing import Protocol
 import pandas as pd
 
 from pipeline import memory
-from pipeline.database import db, ledger, load
+from pipeline.database import db, decide, ledger, load
 from pipeline.errors import AlreadyImported, PipelineError, Terminated
 from pipeline.rejects import report
 from pipeline.rejects.notifications import assemble, with_details
@@ -83,6 +83,7 @@ class Steps:
     another, so the steps add up to more than the import's wall time."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    plan: str | None = None  # the database's decision, step by step (``decide.Plan``)
 
     @contextmanager
     def timing(self, name: str) -> Iterator[None]:
@@ -219,7 +220,9 @@ def _load(
         # verdict falls in the file (the usual case) the reports then only need closing. On
         # two cores the two run side by side; the reports are published after the commit.
         with _database_thread() as database:
-            decided = database.submit(steps.timed("decision", _decide), loader, run, rule_rejected, options)
+            decided = database.submit(
+                steps.timed("decision", _decide), loader, run, rule_rejected, options, steps
+            )
             inserted = database.submit(_insert, loader, run, steps)
             draft = _Draft(pending.draft(), decided)
             early = _assemble_early(spool, steps.timed("reports", draft.add), steps)
@@ -342,9 +345,12 @@ def _database_thread() -> Iterator[ThreadPoolExecutor]:
     database.shutdown()
 
 
-def _decide(loader: load.Loader, run: ledger.Run, rule_rejected: int, options: Options) -> load.Verdicts:
+def _decide(
+    loader: load.Loader, run: ledger.Run, rule_rejected: int, options: Options, steps: Steps
+) -> decide.Verdicts:
     """Every database rule's verdicts for the whole file, and what they make of the run."""
     loader.decide()
+    steps.plan = str(loader.plan)
     verdicts = loader.verdicts()
     run.rejected = rule_rejected + verdicts.rejected_candidates
     run.accepted = run.rows_read - run.rejected
@@ -399,7 +405,7 @@ def _assemble_early(spool: Spool, report: Callable[[pd.DataFrame], None], steps:
 
 
 def _assemble(
-    verdicts: load.Verdicts, spool: Spool, early: list[Counter], counts: Counter, run: ledger.Run
+    verdicts: decide.Verdicts, spool: Spool, early: list[Counter], counts: Counter, run: ledger.Run
 ) -> None:
     """Each chunk's rejected rows, spooled: the early ones as they are, or assembled again
     with the database's verdicts where any fall in the chunk (their codes join the row's)."""

@@ -22,6 +22,8 @@ class Code:
     text: str
     stage: str = "row"  # "row": the row alone decides; "database": needs the database
     severity: str = "Error"
+    verdict: int | None = None  # a database code's number in the decision's SQL
+    data: tuple[str, ...] = ()  # a database code's additionalData beyond its field, per row
 
     def render(self, details: dict[str, Any]) -> str:
         return self.text.format(**details)
@@ -68,18 +70,30 @@ CATALOGUE: tuple[Code, ...] = (
     Code("COVERAGE_END_BEFORE_START", "coverageEndDate is before coverageStartDate."),
     Code("NOTES_TOO_LONG", "notes is longer than {limit} characters."),
     _not_text("NOTES", "notes"),
-    Code("CUSTOMER_NOT_FOUND", "No customer with this customerId exists.", "database"),
+    Code("CUSTOMER_NOT_FOUND", "No customer with this customerId exists.", "database", verdict=1),
     Code(
         "DEPENDENT_LIMIT_REACHED",
         "The customer already has {count} dependents; self-service channels may add at most {limit}.",
         "database",
+        verdict=4,
+        data=("limit", "count"),
     ),
-    Code("DUPLICATE_IN_FILE", "The same dependent is already in this file at row {row}.", "database"),
-    Code("DEPENDENT_ALREADY_EXISTS", "This dependent already exists for the customer.", "database"),
+    Code(
+        "DUPLICATE_IN_FILE",
+        "The same dependent is already in this file at row {row}.",
+        "database",
+        verdict=3,
+        data=("row",),
+    ),
+    Code(
+        "DEPENDENT_ALREADY_EXISTS", "This dependent already exists for the customer.", "database", verdict=2
+    ),
 )
 
 BY_CODE: dict[str, Code] = {c.code: c for c in CATALOGUE}
 ORDER: dict[str, int] = {c.code: i for i, c in enumerate(CATALOGUE)}
+BY_VERDICT: dict[int, Code] = {c.verdict: c for c in CATALOGUE if c.verdict is not None}
+VERDICT = {c.code: c.verdict for c in BY_VERDICT.values()}  # for the decision's SQL: ``{DUPLICATE_IN_FILE}``
 
 
 def markdown() -> str:

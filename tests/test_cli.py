@@ -70,7 +70,8 @@ def test_timings_says_on_stderr_what_each_step_took(sqlite_url, tmp_path, dry_ru
     assert "Timings" not in quiet.stderr
     timed = invoke(*args, "--force", "--timings", *(["--dry-run"] if dry_run else []))
     assert timed.exit_code == 1 and "Timings" not in timed.stdout
-    line = timed.stderr.strip().splitlines()[-1]
+    *_, line, plan = timed.stderr.strip().splitlines()
+    assert plan == "Decision plan: refused, held, held suspects, crowded, over"  # stored: a second import
     steps = ["staging", "decision", "assembly", "reports", "ledger"]
     steps += [] if dry_run else ["insert", "commit"]
     assert line.startswith("Timings: ") and "; total " in line

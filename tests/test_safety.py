@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from bench import generate
 from pipeline.database import db
+from pipeline.database.dialects import mysql, postgresql
 from tests.helpers import AS_OF, customers_csv, invoke, query, server_url, write_csv
 
 pytestmark = pytest.mark.slow
@@ -163,7 +164,7 @@ def test_an_import_waits_for_the_one_before_it_only_so_long(kind, tmp_path, monk
     engine = db.engine_for(url)
     with engine.connect() as other:
         lock = "SELECT pg_advisory_lock(:k)" if kind == "postgres" else "SELECT GET_LOCK(:n, 0)"
-        other.execute(sa.text(lock), {"k": db.PG_LOCK_KEY, "n": db.LOCK_NAME})
+        other.execute(sa.text(lock), {"k": postgresql.LOCK_KEY, "n": mysql.LOCK_NAME})
         began = time.monotonic()
         result = invoke("import", path, "--db", url, "--as-of", AS_OF, "--report-dir", tmp_path / "r")
         waited = time.monotonic() - began

@@ -7,13 +7,10 @@ exactly what SQLAlchemy reads.
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import (
@@ -21,18 +18,16 @@ from sqlalchemy.exc import (
     DBAPIError,
     IntegrityError,
     NoSuchModuleError,
-    OperationalError,
     SQLAlchemyError,
 )
 
+from pipeline.database import dialects
 from pipeline.errors import DatabaseError
 
 DEFAULT_URL = "sqlite:///dependents.db"
 ENV_URL = "DEPENDENTS_DB_URL"
-LOCK_NAME = "dependents_import"
-PG_LOCK_KEY = 0x6465_7065_6E64  # "depend": one advisory lock for every import into a database
 LOCK_WAIT_SECONDS = 3600  # how long an import waits for the one before it to finish
-_WAITED = "timed out after {} s waiting for another import into this database to finish"
+WAITED = "timed out after {} s waiting for another import into this database to finish"
 
 UUID = sa.Uuid(as_uuid=False).with_variant(sa.CHAR(36), "sqlite", "mysql", "mariadb")
 # Compared byte for byte (it is casefolded already): binary/C collation is exact and fastest.
@@ -124,10 +119,6 @@ import_rejects = sa.Table(
 )
 
 
-def resolve_url(url: str | None) -> str:
-    return url or os.environ.get(ENV_URL) or DEFAULT_URL
-
-
 def masked(url: str) -> str:
     """The URL with any password hidden, for messages."""
     try:
@@ -142,93 +133,27 @@ def engine_for(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise DatabaseError(f"database URL {url.split('@')[-1]!r} is not a valid URL") from None
-    backend = parsed.get_backend_name()
-    if backend in ("mysql", "mariadb") and not parsed.database:  # PostgreSQL defaults to the user's
-        raise DatabaseError(f"database {masked(url)}: the URL names no database (mysql://USER@HOST/DATABASE)")
-    args: dict = {}
-    if backend == "postgresql" and parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if backend in ("mysql", "mariadb") and "+" not in parsed.drivername:
-        parsed = parsed.set(drivername=f"{backend}+pymysql")
-    if backend == "postgresql":
-        args = {"connect_timeout": 10, "application_name": "dependents"}
-    elif backend in ("mysql", "mariadb"):
-        # local_infile: the bulk path (``LOAD DATA LOCAL``) sends files this process writes itself.
-        args = {"connect_timeout": 10, "charset": "utf8mb4", "local_infile": True}
-    elif backend == "sqlite":
-        args = {"timeout": 60}
+    dialect = dialects.for_backend(parsed.get_backend_name())
+    if dialect is None:
+        raise DatabaseError(f"database {masked(url)}: not a database this importer writes to")
+    if problem := dialect.check_url(parsed):
+        raise DatabaseError(f"database {masked(url)}: {problem}")
     try:
-        engine = sa.create_engine(parsed, connect_args=args)
+        engine = sa.create_engine(dialect.engine_url(parsed), connect_args=dialect.connect_args())
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise DatabaseError(f"database {masked(url)}: {exc}") from None
-    if backend == "sqlite":
-        _tune_sqlite(engine)
+    dialect.tune(engine)
     return engine
 
 
-def _tune_sqlite(engine: Engine) -> None:
-    """WAL and one writer at a time: ``BEGIN IMMEDIATE`` takes the write lock up front, so two
-    imports never interleave, and a killed process leaves only an uncommitted WAL tail."""
-
-    @event.listens_for(engine, "connect")
-    def on_connect(dbapi_conn, _record) -> None:
-        dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event below emits BEGIN itself
-        cur = dbapi_conn.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            "busy_timeout=60000",
-            "cache_size=-65536",
-            "temp_store=FILE",  # an import stages its whole file in a temporary table: not in RAM
-        ):
-            cur.execute(f"PRAGMA {pragma}")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-@contextmanager
-def foreign_keys_set_wise(conn: Connection) -> Iterator[None]:
-    """SQLite: no per-row foreign-key check on this connection while inside; enter before the
-    import's transaction (SQLite switches it only outside one) and leave after it ends.
-
-    SQLite looks up each inserted dependent's customer one at a time: copying a million stored
-    dependents into a table like theirs took 4.3 s with that check and 1.9 s without. The
-    import checks the same thing set-wise instead: the decision's join refuses every row whose
-    customer is unknown, and after the insert one more join confirms that every row it added
-    has its customer (``pipeline.database.load``), all inside one write-locked transaction in which no
-    one else can delete a customer. Every other connection, and every other command, keeps
-    SQLite's own check."""
-    if dialect(conn) != "sqlite":
-        yield
-        return
-    raw = conn.connection.dbapi_connection
-    raw.execute("PRAGMA foreign_keys = OFF")
-    try:
-        yield
-    finally:
-        try:
-            raw.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.Error:
-            conn.invalidate()  # never back into the pool unchecked
-
-
-def dialect(conn: Connection) -> str:
-    name = conn.dialect.name
-    return "mysql" if name in ("mysql", "mariadb") else name
+def foreign_keys_set_wise(conn: Connection) -> AbstractContextManager[None]:
+    """Foreign keys checked by the import's own joins while inside (see the dialect's)."""
+    return dialects.of(conn).foreign_keys_set_wise(conn)
 
 
 def fresh_temp_table(conn: Connection, table: sa.Table) -> None:
-    """(Re)create a ``TEMPORARY`` staging table on this connection, inside its transaction."""
-    drop = {
-        "postgresql": "DROP TABLE IF EXISTS pg_temp.{}",
-        "mysql": "DROP TEMPORARY TABLE IF EXISTS {}",
-    }.get(dialect(conn), "DROP TABLE IF EXISTS temp.{}")
-    conn.exec_driver_sql(drop.format(table.name))
-    table.create(conn)
+    """(Re)create a ``TEMPORARY`` work table on this connection, inside its transaction."""
+    dialects.of(conn).fresh_temp_table(conn, table)
 
 
 def init(engine: Engine) -> None:
@@ -238,7 +163,7 @@ def init(engine: Engine) -> None:
 
 def ensure_schema(engine: Engine) -> None:
     """SQLite databases are created on first use; a server database must be ``db init``-ed."""
-    if engine.dialect.name == "sqlite":
+    if dialects.of(engine).creates_tables_on_first_use:
         init(engine)
         return
     missing = set(metadata.tables) - set(sa.inspect(engine).get_table_names())
@@ -249,65 +174,10 @@ def ensure_schema(engine: Engine) -> None:
         )
 
 
-@contextmanager
-def import_lock(conn: Connection) -> Iterator[None]:
-    """Serialise imports into one database, so the limit and duplicate rules hold across processes.
-
-    Enter *before* the import's transaction and leave after its commit or rollback: a PostgreSQL
-    session advisory lock or a MariaDB/MySQL named lock, both freed by the server if the process
-    dies. SQLite needs none: ``BEGIN IMMEDIATE`` holds its writer lock for the transaction.
-    """
-    kind = dialect(conn)
-    if kind == "postgresql":
-        _pg_advisory_lock(conn)
-    elif kind == "mysql":
-        got = conn.execute(sa.text("SELECT GET_LOCK(:n, :s)"), {"n": LOCK_NAME, "s": LOCK_WAIT_SECONDS})
-        if got.scalar() != 1:
-            raise DatabaseError(_WAITED.format(LOCK_WAIT_SECONDS))
-    if conn.in_transaction():
-        conn.commit()
-    try:
-        yield
-    finally:
-        _unlock(conn, kind)
-
-
-def _pg_advisory_lock(conn: Connection) -> None:
-    """Wait for the lock at most ``LOCK_WAIT_SECONDS``, as on MariaDB: a stuck import must not
-    make every later cron run queue behind it for ever."""
-    conn.exec_driver_sql(f"SET lock_timeout = '{int(LOCK_WAIT_SECONDS * 1000)}ms'")
-    try:
-        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": PG_LOCK_KEY})
-    except OperationalError as exc:
-        if lock_refused(exc):
-            raise DatabaseError(_WAITED.format(LOCK_WAIT_SECONDS)) from None
-        raise
-    conn.exec_driver_sql("RESET lock_timeout")
-
-
-def lock_refused(exc: OperationalError) -> bool:
-    """PostgreSQL gave up on a lock (``lock_timeout`` or ``NOWAIT``): SQLSTATE 55P03."""
-    return getattr(exc.orig, "sqlstate", None) == "55P03"  # lock_not_available
-
-
-def foreign_key_violated(exc: IntegrityError) -> bool:
-    """PostgreSQL refused a row (or a new constraint) for its foreign key: SQLSTATE 23503."""
-    return getattr(exc.orig, "sqlstate", None) == "23503"  # foreign_key_violation
-
-
-def _unlock(conn: Connection, kind: str) -> None:
-    if kind not in ("postgresql", "mysql"):
-        return
-    try:
-        if conn.in_transaction():
-            conn.rollback()
-        if kind == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
-        else:
-            conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
-        conn.commit()
-    except SQLAlchemyError:
-        pass  # a dropped connection has freed the lock with the session
+def import_lock(conn: Connection) -> AbstractContextManager[None]:
+    """Serialise imports into one database, so the limit and duplicate rules hold across
+    processes: enter before the import's transaction, leave after its end (see the dialect's)."""
+    return dialects.of(conn).import_lock(conn)
 
 
 @contextmanager
@@ -327,12 +197,7 @@ def errors(url: str) -> Iterator[None]:
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
-    import sqlite3
-
-    import psycopg
-    import pymysql
-
-    return (sqlite3.Error, psycopg.Error, pymysql.err.Error)
+    return tuple(e for d in dialects.ALL for e in d.driver_errors())
 
 
 def _first_line(exc: BaseException) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.database import bulk
+from pipeline.database import arrow
 
 PER_PASS = 1 << 21  # hashes counted at once: 8 MB, and as much again to sort them
 _BLOCK = 1 << 20  # hashes read from the file at a time
@@ -51,14 +51,14 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def hashes(customer_id: pd.Series, born: pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
     """32-bit hashes (as int32, the staged columns' type) of each row's customer and of its
     customer and birth date. ``customer_id``: canonical UUIDs (text, or their 16 bytes from
-    ``bulk.uuid_series``), none missing; ``born``: dates (``None``: the file has none), where
+    ``arrow.uuid_series``), none missing; ``born``: dates (``None``: the file has none), where
     a missing one gives a hash no row uses, since a row without a birth date has no natural
     key."""
     if born is None:
         born = pd.Series(pd.NaT, index=customer_id.index, dtype="datetime64[s]")
     packed = pa.array(customer_id, from_pandas=True)
-    if not pa.types.is_fixed_size_binary(packed.type):  # text, not ``bulk.uuid_series``' bytes
-        packed = bulk.uuid_bytes(packed)
+    if not pa.types.is_fixed_size_binary(packed.type):  # text, not ``arrow.uuid_series``' bytes
+        packed = arrow.uuid_bytes(packed)
     words = np.frombuffer(packed.buffers()[1], np.uint64, 2 * len(packed)).reshape(-1, 2)
     customer = _mix(words[:, 0] ^ _mix(words[:, 1]))
     days = born.to_numpy("datetime64[D]", na_value=np.datetime64("NaT")).view(np.int64).astype(np.uint64)

@@ -19,10 +19,20 @@ import pyarrow.compute as pc
 from schemas.codes import BY_CODE, ORDER
 
 
+def json_objects(fields: dict[str, Any]) -> Any:
+    """additionalData as JSON text, exactly as ``json.dumps`` writes it: a constant field
+    once, a Series field column-wise (then the result is a Series, one object per row)."""
+    text: Any = "{"
+    for i, (key, value) in enumerate(fields.items()):
+        text = text + ("" if i == 0 else ", ") + json.dumps(key) + ": "
+        text = text + (value.astype("str") if isinstance(value, pd.Series) else json.dumps(value))
+    return text + "}"
+
+
 def with_details(failures: pd.DataFrame, details: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Attach each row-level code's static additionalData (field, limit...) as JSON text,
     written once per code: the spool keeps it and ``assemble`` reads it as it is."""
-    text = {code: json.dumps(d) for code, d in details.items()}
+    text = {code: json_objects(d) for code, d in details.items()}
     return failures.assign(details=failures["code"].map(text).fillna("{}").astype("str"))
 
 
@@ -39,8 +49,7 @@ def notification(code: str, details: dict[str, Any]) -> dict[str, Any]:
 def assemble(failures: pd.DataFrame) -> pd.DataFrame:
     """Per rejected row (index ``row``): ``codes`` (;-joined), ``messages``, ``notifications``
     (JSON). ``failures``: row, code, details (additionalData as JSON text). Each distinct code
-    and additionalData becomes a notification once, not once per failure: 52,000 failures
-    in ten chunks 0.70 -> 0.15 s (best of five)."""
+    and additionalData becomes a notification once, not once per failure."""
     if failures.empty:
         return pd.DataFrame(
             {"codes": [], "messages": [], "notifications": []}, index=pd.Index([], name="row")

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from pipeline.database import bulk, db
+from pipeline.database import arrow, bulk, db
+from pipeline.database.dialects import mysql, postgresql, sqlite
 from tests.helpers import database, query
 
 TRICKY = [
@@ -27,14 +28,14 @@ TRICKY = [
 def bulk_db(request, tmp_path, monkeypatch) -> str:
     """Every bulk path: PostgreSQL's binary COPY, and its CSV COPY (where pgpq has no wheel)."""
     if request.param == "postgres, CSV COPY":
-        monkeypatch.setattr(bulk, "ArrowToPostgresBinaryEncoder", None)
+        monkeypatch.setattr(postgresql, "ArrowToPostgresBinaryEncoder", None)
     return database(request.param.split(",")[0], tmp_path)
 
 
 def test_pgpq_is_there_wherever_it_has_a_wheel():
     """pyproject.toml asks for pgpq on x86-64 and macOS only; there, the binary path is taken."""
     if platform.machine() in ("x86_64", "AMD64") or sys.platform == "darwin":
-        assert bulk.ArrowToPostgresBinaryEncoder is not None
+        assert postgresql.ArrowToPostgresBinaryEncoder is not None
 
 
 def test_tricky_text_nulls_and_times_round_trip(bulk_db):
@@ -65,7 +66,7 @@ def test_mariadb_takes_the_load_data_path():
     url = server_url("mariadb")
     engine = db.engine_for(url)
     with engine.connect() as conn:
-        assert bulk._local_infile(conn.connection.dbapi_connection)
+        assert mysql._local_infile(conn.connection.dbapi_connection)
     engine.dispose()
 
 
@@ -112,10 +113,10 @@ def ids(n: int) -> list[str]:
 def test_uuid_text_becomes_its_sixteen_bytes_nulls_and_slices_included():
     text = [str(uuid.uuid4()) for _ in range(4)] + [None, "01234567-89ab-cdef-ABCD-EF0123456789"]
     chunked = pa.chunked_array([text[:3], text[3:]])
-    got = bulk.uuid_bytes(chunked).to_pylist()
+    got = arrow.uuid_bytes(chunked).to_pylist()
     assert got == [None if t is None else uuid.UUID(t).bytes for t in text]
-    assert bulk.uuid_bytes(pa.array(text)[2:]).to_pylist() == got[2:]  # an array with an offset
-    assert len(bulk.uuid_bytes(pa.array([], pa.string()))) == 0
+    assert arrow.uuid_bytes(pa.array(text)[2:]).to_pylist() == got[2:]  # an array with an offset
+    assert len(arrow.uuid_bytes(pa.array([], pa.string()))) == 0
 
 
 @pytest.mark.parametrize(
@@ -131,13 +132,13 @@ def test_uuid_text_becomes_its_sixteen_bytes_nulls_and_slices_included():
 )
 def test_anything_but_a_uuid_is_refused_not_written(bad):
     with pytest.raises(ValueError, match="not a UUID"):
-        bulk.uuid_bytes(pa.array([str(uuid.uuid4()), bad]))
+        arrow.uuid_bytes(pa.array([str(uuid.uuid4()), bad]))
 
 
 def test_uuids_given_as_their_bytes_are_stored_as_their_text(bulk_db):
     """``uuid_series`` (a chunk's customer ids turned into bytes once) on every path."""
     ids = ["00000000-0000-4000-8000-00000000000a", "ffffffff-ffff-4fff-bfff-ffffffffffff"]
-    frame = pd.DataFrame({"id": bulk.uuid_series(pd.Series(ids)), "created_at": datetime(2026, 11, 22)})
+    frame = pd.DataFrame({"id": arrow.uuid_series(pd.Series(ids)), "created_at": datetime(2026, 11, 22)})
     engine = db.engine_for(bulk_db)
     with engine.begin() as conn:
         bulk.write(conn, db.customers, frame)
@@ -147,7 +148,7 @@ def test_uuids_given_as_their_bytes_are_stored_as_their_text(bulk_db):
 
 def test_uuid_text_undoes_uuid_bytes_with_nulls():
     ids = [str(uuid.uuid4()) for _ in range(50)] + [None]
-    assert bulk.uuid_text(bulk.uuid_bytes(pa.array(ids))).to_pylist() == ids
+    assert arrow.uuid_text(arrow.uuid_bytes(pa.array(ids))).to_pylist() == ids
 
 
 @pytest.mark.parametrize(
@@ -166,7 +167,7 @@ def test_uuid_text_undoes_uuid_bytes_with_nulls():
 def test_executemany_gets_the_values_to_pylist_would_give(values):
     """``executemany``'s rows are made through numpy where that gives the same objects."""
     column = pa.chunked_array([values])
-    made = bulk._values(column)
+    made = arrow._values(column)
     assert made == column.to_pylist()
     assert [type(v) for v in made] == [type(v) for v in column.to_pylist()]
 
@@ -174,7 +175,7 @@ def test_executemany_gets_the_values_to_pylist_would_give(values):
 def test_sqlite_takes_many_rows_a_statement_and_the_rest_one_by_one(tmp_path):
     """More rows than one statement carries, and fewer left over: all stored, in order."""
     url = database("sqlite", tmp_path)
-    n = bulk.SQLITE_ROWS_AT_ONCE * 2 + 7
+    n = sqlite.ROWS_AT_ONCE * 2 + 7
     when = datetime(2026, 11, 22)
     frame = pd.DataFrame({"id": [str(uuid.UUID(int=i)) for i in range(n)], "created_at": when})
     names = [None if i % 3 else f"Name {i}" for i in range(n)]

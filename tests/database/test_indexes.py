@@ -13,7 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline import run
-from pipeline.database import db, indexes, load
+from pipeline.database import db, decide, indexes
+from pipeline.database.dialects import postgresql, sqlite
+from pipeline.database.indexes import Keys
 from tests.helpers import (
     AS_OF,
     C1,
@@ -109,10 +111,8 @@ def test_ids_ascend_in_file_order_when_rebuilt_and_in_customer_order_otherwise(
     insert's SQL spells them."""
     import uuid
 
-    from pipeline.database import bulk
-
     if not binary:
-        monkeypatch.setattr(bulk, "ArrowToPostgresBinaryEncoder", None)
+        monkeypatch.setattr(postgresql, "ArrowToPostgresBinaryEncoder", None)
     rows = [kid(n, C2) for n in range(1, 4)] + [kid(n, C1) for n in range(1, 4)]
     assert import_rows(pg_url, tmp_path, rows, mode).run.accepted == 6
     found = query(pg_url, "SELECT source_row, id FROM dependents ORDER BY id")
@@ -212,8 +212,8 @@ def test_a_failure_after_the_drop_puts_index_and_foreign_key_back(pg_url, tmp_pa
     """The rows copied in while staging go with the rollback too: a repeated row makes the
     import take it back out, and that statement fails."""
     before = schema(pg_url)
-    broken = load.REFUSED_SQL.replace("USING dependents_verdicts", "USING nowhere")
-    monkeypatch.setattr(load, "REFUSED_SQL", broken)
+    broken = postgresql.REFUSED_SQL.replace("USING dependents_verdicts", "USING nowhere")
+    monkeypatch.setattr(postgresql, "REFUSED_SQL", broken)
     with pytest.raises(Exception, match="nowhere"):
         import_rows(pg_url, tmp_path, [kid(1), kid(1), kid(2)], "always")
     assert schema(pg_url) == before
@@ -239,18 +239,21 @@ def test_a_dry_run_leaves_the_indexes_alone(pg_url, tmp_path):
     assert schema(pg_url) == before and index_oid(pg_url) == oid
 
 
+PG = postgresql.PostgreSQL()
+
+
 def test_auto_counts_the_stored_rows(pg_url, tmp_path, monkeypatch):
     monkeypatch.setattr(indexes, "MIN_ROWS", 2)
     import_rows(pg_url, tmp_path, [kid(1), kid(2), kid(3, C2)], "auto")
     engine = db.engine_for(pg_url)
     with engine.connect() as conn, conn.begin():
         with conn.begin_nested() as first:
-            doubles = indexes.set_aside(conn, 3, "auto")  # 3 stored + 3: set aside
+            doubles = PG.set_aside_before_staging(conn, 3, "auto")  # 3 stored + 3: set aside
             first.rollback()
-        less = indexes.set_aside(conn, 2, "auto")  # 3 stored + 2: row by row
+        less = PG.set_aside_before_staging(conn, 2, "auto")  # 3 stored + 2: row by row
         conn.rollback()
     engine.dispose()
-    assert (doubles.how, less.how) == ("set aside", "row by row")
+    assert (doubles.state, less.state) == (Keys.SET_ASIDE, Keys.KEPT)
 
 
 def test_auto_leaves_a_table_in_use_alone_and_says_so(pg_url, tmp_path, monkeypatch):
@@ -310,9 +313,9 @@ def test_sqlite_rebuilt_index_still_guards_the_table(sqlite_db, tmp_path):
 def test_sqlite_a_failure_after_the_drop_puts_the_index_back(sqlite_db, tmp_path, monkeypatch):
     before = query(sqlite_db, SQLITE_SCHEMA_SQL)
     monkeypatch.setattr(
-        load,
-        "SQLITE_STAGE_ORDER_SQL",
-        load.SQLITE_STAGE_ORDER_SQL.replace("FROM dependents_stage", "FROM nowhere"),
+        sqlite,
+        "STAGE_ORDER_SQL",
+        sqlite.STAGE_ORDER_SQL.replace("FROM dependents_stage", "FROM nowhere"),
     )
     with pytest.raises(Exception, match="nowhere"):
         import_rows(sqlite_db, tmp_path, [kid(1), kid(2)], "always")
@@ -325,7 +328,7 @@ def test_sqlite_checks_its_foreign_key_set_wise(sqlite_db, tmp_path, monkeypatch
     """With SQLite's own check of each row off for the import, a row whose customer is
     unknown and that the rules let through (here: their join is broken) stops the import,
     one line, exit 4, nothing stored."""
-    monkeypatch.setattr(load, "UNKNOWN_CUSTOMERS_SQL", load.UNKNOWN_CUSTOMERS_SQL + " AND 0")
+    monkeypatch.setattr(decide, "UNKNOWN_CUSTOMERS", decide.UNKNOWN_CUSTOMERS + " AND 0")
     stranger = kid(2, "99999999-9999-4999-8999-999999999999")
     code, _ = run_import(sqlite_db, tmp_path, [kid(1), stranger], "--rebuild-indexes", mode)
     assert code == 4

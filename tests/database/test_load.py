@@ -227,16 +227,17 @@ def test_ids_are_version_7_and_ascend_in_customer_order_within_a_run(any_db, tmp
 
 def test_sqlite_sorts_only_the_keys_of_the_rows_it_inserts(tmp_path):
     """SQLite's insert reads the staged rows by rowid in ``dependents_order``'s order: no sort
-    of whole rows through its temporary file (12.3 -> 9.4 s for a million rows)."""
-    from pipeline.database import load
+    of whole rows through its temporary file."""
+    from pipeline.database import stage
+    from pipeline.database.dialects import sqlite
 
     engine = db.engine_for(f"sqlite:///{tmp_path / 'plan.db'}")
     db.init(engine)
     with engine.connect() as conn:
-        for table in (*load.WORK_TABLES, load.accepted_order):
+        for table in (*stage.WORK_TABLES, sqlite.accepted_order):
             db.fresh_temp_table(conn, table)
-        sql = load.SQLITE_INSERT_SQL.format(
-            data=", ".join(load.DATA), id=load._ID["sqlite"], own=load._OWN_VALUES
+        sql = sqlite.ORDERED_INSERT_SQL.format(
+            data=", ".join(stage.DATA), id=sqlite.SQLite.id_sql, own=stage.OWN_VALUES
         )
         params = {"prefix": "0" * 24, "now": "2026-11-22", "run_id": "r"}
         plan = [row[-1] for row in conn.execute(sa.text("EXPLAIN QUERY PLAN " + sql), params)]
@@ -271,20 +272,20 @@ def staged_loader(conn, rows: int = 20_000, suspects: bool = True):
 def test_checks_among_the_files_own_tables_join_by_hash_on_postgresql(pg_url):
     """With no row refused, the planner takes ``dependents_refused`` for one row and scans it
     once per staged row; ``hash_joins`` reads it once instead."""
-    from pipeline.database import load
+    from pipeline.database import decide, dialects
 
     engine = db.engine_for(pg_url)
     with engine.connect() as conn:
         staged_loader(conn)
         for table in ("dependents_stage", "dependents_refused", "dependents_held"):
             conn.exec_driver_sql(f"ANALYZE {table}")
-        sql = "EXPLAIN " + load.LIMIT_SQL["crowded"].replace("{big}", "")
+        sql = "EXPLAIN " + decide.CROWDED.replace("{big}", "")
 
         def plan() -> str:
             return "\n".join(conn.execute(sa.text(sql), {"limit": 4}).scalars())
 
         assert "Nested Loop" in plan()  # the planner's own choice, which this works around
-        with load.hash_joins(conn):
+        with dialects.of(conn).hash_joins(conn):
             assert "Nested Loop" not in plan()
         assert conn.exec_driver_sql("SHOW enable_nestloop").scalar() == "on"
     engine.dispose()

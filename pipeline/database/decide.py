@@ -1,0 +1,264 @@
+"""The database rules, decided once per file in SQL: which staged rows a rule turns away.
+
+One statement per rule, over the whole file: a join finds unknown customers and dependents
+already stored, grouping finds natural keys the file repeats, and a window in file order
+counts dependents only for the customers the file would take past the self-service limit.
+The groupings see only the rows whose hashes the sieve found suspect while they were staged,
+and do not run at all when there are none. A "live" row passed every row rule, its customer
+exists and it is not stored yet. Which statements run is a ``Plan``, a value chosen from
+what is known before the rules run (``plan``); the failures land in ``dependents_verdicts``
+with their code's number from the catalogue.
+
+Every temporary table is named once per statement (MariaDB cannot open a temporary table
+twice in one statement). Within one natural key, live-ness is all or nothing (the customer
+and the stored twin are the key's), so keys are grouped over every candidate row and a
+refused key's rows are left out afterwards, in ``dependents_repeats``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from pipeline.database import stage
+from pipeline.rejects.notifications import json_objects
+from schemas.codes import BY_VERDICT, VERDICT
+
+SELF_SERVICE_LIMIT = 4
+CHANNELS = ("self-service", "contact-centre")
+
+
+def _sql(text: str) -> str:
+    """A statement with the catalogue's verdict numbers in place of ``{CODE}``."""
+    return text.format(**VERDICT, stored="{stored}", big="{big}")
+
+
+# ``{stored}``: a dependent stored before this run (a load with its keys set aside has copied
+# its own rows into ``dependents`` by the time the rules are decided).
+STORED = "COALESCE(d.import_run_id, '') <> :run_id"
+
+REFUSED = _sql("""
+INSERT INTO dependents_refused (source_row, verdict)
+SELECT s.source_row, CASE WHEN c.id IS NULL THEN {CUSTOMER_NOT_FOUND} ELSE {DEPENDENT_ALREADY_EXISTS} END
+FROM dependents_stage s
+LEFT JOIN customers c ON c.id = s.customer_id
+LEFT JOIN dependents d
+       ON s.candidate = 1
+      AND d.customer_id = s.customer_id
+      AND d.date_of_birth = s.date_of_birth
+      AND d.name_key = s.name_key
+      AND {stored}
+WHERE c.id IS NULL OR d.id IS NOT NULL
+""")
+# With no dependent stored there is no twin to find: only unknown customers are refused.
+UNKNOWN_CUSTOMERS = _sql("""
+INSERT INTO dependents_refused (source_row, verdict)
+SELECT s.source_row, {CUSTOMER_NOT_FOUND}
+FROM dependents_stage s
+LEFT JOIN customers c ON c.id = s.customer_id
+WHERE c.id IS NULL
+""")
+# With the foreign key to ``customers`` back before the rules every candidate's customer is
+# proven: only the rows a row rule rejected are looked up, and stored twins by a join of their own.
+UNKNOWN_AMONG_REJECTED = UNKNOWN_CUSTOMERS + "  AND s.candidate = 0\n"
+TWINS = _sql("""
+INSERT INTO dependents_refused (source_row, verdict)
+SELECT s.source_row, {DEPENDENT_ALREADY_EXISTS}
+FROM dependents_stage s
+JOIN dependents d
+  ON d.customer_id = s.customer_id
+ AND d.date_of_birth = s.date_of_birth
+ AND d.name_key = s.name_key
+ AND {stored}
+WHERE s.candidate = 1
+""")
+# A narrow stage holds the rejected rows and the groupings' suspects: the other candidates
+# are only in ``dependents``, where their customers are looked up.
+UNKNOWN_COPIED = _sql("""
+INSERT INTO dependents_refused (source_row, verdict)
+SELECT d.source_row, {CUSTOMER_NOT_FOUND}
+FROM dependents d
+LEFT JOIN customers c ON c.id = d.customer_id
+WHERE d.import_run_id = :run_id AND c.id IS NULL
+""")
+REPEATED = """
+INSERT INTO dependents_repeated (customer_id, date_of_birth, name_key, first_row)
+SELECT customer_id, date_of_birth, name_key, MIN(source_row)
+FROM dependents_stage
+WHERE candidate = 1 AND name_key IS NOT NULL
+  AND key_hash IN (SELECT key_hash FROM dependents_suspect_keys)
+GROUP BY customer_id, date_of_birth, name_key
+HAVING COUNT(*) > 1
+"""
+REPEATS = """
+INSERT INTO dependents_repeats (source_row, first_row)
+SELECT s.source_row, k.first_row
+FROM dependents_stage s
+JOIN dependents_repeated k
+  ON k.customer_id = s.customer_id AND k.date_of_birth = s.date_of_birth AND k.name_key = s.name_key
+LEFT JOIN dependents_refused f ON f.source_row = s.source_row
+WHERE s.candidate = 1 AND s.source_row <> k.first_row AND f.source_row IS NULL
+"""
+# Self-service only: the first live row of each key counts towards its customer's limit.
+HELD = """
+INSERT INTO dependents_held (customer_id, existing)
+SELECT d.customer_id, COUNT(*) FROM dependents d
+WHERE d.customer_id IN (SELECT s.customer_id FROM dependents_stage s WHERE s.candidate = 1)
+  AND {stored}
+GROUP BY d.customer_id
+"""
+HELD_SUSPECTS = """
+INSERT INTO dependents_suspect_customers (customer_hash)
+SELECT DISTINCT s.customer_hash FROM dependents_stage s
+JOIN dependents_held h ON h.customer_id = s.customer_id
+WHERE s.candidate = 1
+"""
+CROWDED = """
+INSERT INTO dependents_crowded (customer_id, existing)
+SELECT {big} s.customer_id, MAX(COALESCE(h.existing, 0))
+FROM dependents_stage s
+LEFT JOIN dependents_refused f ON f.source_row = s.source_row
+LEFT JOIN dependents_repeats r ON r.source_row = s.source_row
+LEFT JOIN dependents_held h ON h.customer_id = s.customer_id
+WHERE s.candidate = 1 AND f.source_row IS NULL AND r.source_row IS NULL
+  AND s.customer_hash IN (SELECT customer_hash FROM dependents_suspect_customers)
+GROUP BY s.customer_id
+HAVING MAX(COALESCE(h.existing, 0)) + COUNT(*) > :limit
+"""
+OVER = """
+INSERT INTO dependents_over (source_row, existing)
+SELECT source_row, existing FROM (
+  SELECT s.source_row, k.existing,
+    ROW_NUMBER() OVER (PARTITION BY s.customer_id ORDER BY s.source_row) AS n
+  FROM dependents_stage s
+  JOIN dependents_crowded k ON k.customer_id = s.customer_id
+  LEFT JOIN dependents_refused f ON f.source_row = s.source_row
+  LEFT JOIN dependents_repeats r ON r.source_row = s.source_row
+  WHERE s.candidate = 1 AND f.source_row IS NULL AND r.source_row IS NULL
+) counted
+WHERE existing + n > :limit
+"""
+# Every rule's failures in one table. A repeat of a row past the limit is past the limit too;
+# otherwise it names the row it repeats.
+VERDICT_SQL = tuple(
+    _sql(text)
+    for text in (
+        """
+INSERT INTO dependents_verdicts (source_row, verdict) SELECT source_row, verdict FROM dependents_refused
+""",
+        """
+INSERT INTO dependents_verdicts (source_row, verdict, existing)
+SELECT source_row, {DEPENDENT_LIMIT_REACHED}, existing FROM dependents_over
+""",
+        """
+INSERT INTO dependents_verdicts (source_row, verdict, ref_row, existing)
+SELECT r.source_row,
+  CASE WHEN o.source_row IS NULL THEN {DUPLICATE_IN_FILE} ELSE {DEPENDENT_LIMIT_REACHED} END,
+  CASE WHEN o.source_row IS NULL THEN r.first_row END,
+  o.existing
+FROM dependents_repeats r LEFT JOIN dependents_over o ON o.source_row = r.first_row
+""",
+    )
+)
+# The verdicts, read back once (a verdict's row missing from a narrow stage is a candidate).
+VERDICTS_SQL = """
+SELECT v.source_row, v.verdict, COALESCE(v.ref_row, -1), COALESCE(v.existing, -1), COALESCE(s.candidate, 1)
+FROM dependents_verdicts v LEFT JOIN dependents_stage s ON s.source_row = v.source_row
+ORDER BY v.source_row
+"""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement of the decision."""
+
+    name: str
+    sql: str
+    own_tables: bool = False  # joins only this file's work tables: hash joins pay
+    analyze: sa.Table | None = None  # later steps join this table to every staged row
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The statements one file's decision runs, in order."""
+
+    steps: tuple[Step, ...]
+
+    def __str__(self) -> str:
+        return ", ".join(s.name for s in self.steps) or "nothing to decide"
+
+
+def plan(
+    *, customers_known: bool, stored: bool, narrow: bool, self_service: bool, repeats: bool, crowded: bool
+) -> Plan:
+    """The decision's statements, from what is known before it runs: whether the foreign key
+    already proved the candidates' customers, whether any dependent is stored, whether the
+    stage is narrow, the channel, and whether the sieve found repeated keys or crowded
+    customers (a grouping with no suspect to see finds nothing, yet reads every staged row)."""
+    refused = stage.refused
+    if customers_known:
+        first = [Step("unknown among rejected", UNKNOWN_AMONG_REJECTED, analyze=refused)]
+        if stored:
+            first.append(Step("stored twins", TWINS, analyze=refused))
+    elif stored:
+        first = [Step("refused", REFUSED, analyze=refused)]
+    else:
+        first = [Step("unknown customers", UNKNOWN_CUSTOMERS, analyze=refused)]
+        if narrow:
+            first.append(Step("unknown among copied", UNKNOWN_COPIED, analyze=refused))
+    groups = [Step("repeated", REPEATED, own_tables=True), Step("repeats", REPEATS, own_tables=True)]
+    limit = []
+    if self_service and stored:
+        limit += [
+            Step("held", HELD, analyze=stage.held),
+            Step("held suspects", HELD_SUSPECTS, own_tables=True, analyze=stage.suspect_customers),
+        ]
+    if self_service and (crowded or stored):
+        limit += [Step("crowded", CROWDED, own_tables=True), Step("over", OVER, own_tables=True)]
+    return Plan((*first, *(groups if repeats else ()), *limit))
+
+
+@dataclass
+class Verdicts:
+    """The database rules' verdicts of one file, in row order (``ref_row``/``existing``: -1
+    where they do not apply)."""
+
+    frame: pd.DataFrame
+
+    @property
+    def rejected_candidates(self) -> int:
+        """Rows that passed every row rule but not the database's."""
+        return int(self.frame["candidate"].sum())
+
+    def failures(self, first: int, last: int) -> pd.DataFrame:
+        """Failures (row, code, details) of the rows ``first``..``last``, in row order."""
+        lo, hi = np.searchsorted(self.frame["row"].to_numpy(), [first, last + 1])
+        found = self.frame.iloc[lo:hi]
+        code = found["verdict"].map({n: c.code for n, c in BY_VERDICT.items()}).astype("str")
+        return pd.DataFrame(
+            {
+                "row": found["row"].to_numpy(),
+                "code": code.to_numpy(),
+                "details": _details(found, code).to_numpy(),
+            }
+        )
+
+
+def _details(found: pd.DataFrame, code: pd.Series) -> pd.Series:
+    """Each verdict's additionalData as JSON text: its field, then the values its catalogue
+    entry names (``data``), column-wise."""
+    values = {
+        "row": found["ref_row"],
+        "limit": SELF_SERVICE_LIMIT,
+        "count": found["existing"].clip(lower=SELF_SERVICE_LIMIT),
+    }
+    text = pd.Series("", index=code.index, dtype="str")
+    for entry in BY_VERDICT.values():
+        mine = code == entry.code
+        if mine.any():
+            fields = {"field": "customerId", **{k: values[k] for k in entry.data}}
+            text = text.mask(mine, json_objects(fields))
+    return text

@@ -1,0 +1,149 @@
+"""What every database does the same way; each dialect overrides only what differs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from pipeline.database import arrow
+from pipeline.database.indexes import SetAside
+
+if TYPE_CHECKING:
+    from pipeline.database.load import Loader
+
+
+@dataclass
+class Prepared:
+    """A frame made ready for one dialect's bulk write, with no database work yet: so one
+    thread can prepare the next chunk while another writes this one."""
+
+    table: sa.Table
+    names: list[str]
+    payload: Any  # what the dialect's ``send`` takes: the Arrow table of text, or encoded COPY data
+    rows: int
+    how: str = "text"  # the form of ``payload``, where a dialect has more than one
+
+
+# The accepted rows (passed every row rule, named by no verdict), in customer order, with ids
+# that ascend in that order, so every index of ``dependents`` is written front to back.
+ACCEPTED = """FROM dependents_stage s
+LEFT JOIN dependents_verdicts v ON v.source_row = s.source_row
+WHERE s.candidate = 1 AND v.source_row IS NULL"""
+INSERT_SQL = """
+INSERT INTO dependents (id, {data}, created_at, updated_at, import_run_id, source_row, name_key)
+SELECT {id}, {data}, {own} FROM (
+  SELECT s.*, ROW_NUMBER() OVER (ORDER BY s.customer_id, s.source_row) AS seq
+  {accepted}
+) accepted
+ORDER BY customer_id, source_row
+""".replace("{accepted}", ACCEPTED)
+
+
+class Dialect:
+    """One database's ways: connecting, bulk writes, work tables, statistics, keys, the
+    insert and the import lock. Instances hold no state: one per database kind."""
+
+    name: ClassVar[str]
+    backends: ClassVar[tuple[str, ...]]  # SQLAlchemy backend names this class serves
+    # SQL of the n-th accepted row's id: the run's prefix (``:prefix``), then ``seq`` in hex.
+    id_sql: ClassVar[str]
+    big_result: ClassVar[str] = ""  # a hint that makes a large GROUP BY sort rather than hash
+    stage_uuid_bytes: ClassVar[bool] = False  # stage customer ids as their 16 bytes
+    stage_in_customer_order: ClassVar[bool] = False  # sort each chunk by customer before staging
+    creates_tables_on_first_use: ClassVar[bool] = False
+
+    # -- connecting
+
+    def engine_url(self, parsed: URL) -> URL:
+        """The URL with the driver this project ships for the database."""
+        return parsed
+
+    def check_url(self, parsed: URL) -> str | None:
+        """Why the URL cannot work, if it cannot (said before connecting)."""
+        return None
+
+    def connect_args(self) -> dict[str, Any]:
+        return {}
+
+    def tune(self, engine: Engine) -> None:
+        """Session settings every connection of ``engine`` gets."""
+
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's own exceptions, which the bulk paths meet outside SQLAlchemy."""
+        return ()
+
+    # -- one import's session and work tables
+
+    def start_import(self, conn: Connection) -> None:
+        """Settings for the rest of the import's transaction."""
+
+    def fresh_temp_table(self, conn: Connection, table: sa.Table) -> None:
+        """(Re)create a ``TEMPORARY`` work table on this connection, inside its transaction."""
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table.name}")
+        table.create(conn)
+
+    def analyze(self, conn: Connection, table: sa.Table) -> None:
+        """Give the planner a work table's real size and spread (temporary tables have none)."""
+
+    @contextmanager
+    def hash_joins(self, conn: Connection) -> Iterator[None]:
+        """The statements inside join the file's own tables without nested loops."""
+        yield
+
+    # -- bulk writes
+
+    def prepare(self, table: sa.Table, frame: pd.DataFrame) -> Prepared:
+        """The client's half of a bulk write: every value typed, column-wise, as text."""
+        typed = arrow.typed(table, frame)
+        text = pa.table([arrow.as_text(c) for c in typed.columns], names=typed.column_names)
+        return Prepared(table, typed.column_names, text, typed.num_rows)
+
+    def send(self, conn: Connection, prepared: Prepared) -> None:
+        """The database's half of a bulk write: one statement or stream for the whole frame."""
+        raise NotImplementedError
+
+    # -- keys and the insert
+
+    def set_aside_before_staging(self, conn: Connection, rows: int, mode: str) -> SetAside:
+        """Set the keys of ``dependents`` aside for a load of about ``rows`` rows, where the
+        database can and it pays; by default they stay."""
+        return SetAside()
+
+    def insert(self, loader: Loader, rows: int) -> int:
+        """Put the ``rows`` accepted rows into ``dependents``; returns how many went in."""
+        return loader.insert_from_stage(INSERT_SQL)
+
+    # -- locks
+
+    @contextmanager
+    def import_lock(self, conn: Connection) -> Iterator[None]:
+        """One import at a time into this database; enter before the import's transaction."""
+        yield
+
+    def foreign_key_violated(self, exc: IntegrityError) -> bool:
+        """Whether the database refused a row (or a new constraint) for a foreign key."""
+        return False
+
+    @contextmanager
+    def foreign_keys_set_wise(self, conn: Connection) -> Iterator[None]:
+        """Foreign keys checked by the import's own joins rather than row by row, while inside."""
+        yield
+
+
+def release_lock(conn: Connection, sql: str, params: dict) -> None:
+    """Free a session lock after the import's transaction (a dropped connection freed it already)."""
+    try:
+        if conn.in_transaction():
+            conn.rollback()
+        conn.execute(sa.text(sql), params)
+        conn.commit()
+    except SQLAlchemyError:
+        pass
