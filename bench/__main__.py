@@ -194,7 +194,7 @@ def fresh(url: str, customers: Path) -> None:
     with engine.begin() as conn:
         for table in ("baseline_dependents", "floor_dependents"):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
-    db.metadata.drop_all(engine)
+    db.drop_all(engine)
     db.init(engine)
     engine.dispose()
     load_customers(url, customers)

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from pipeline import progress
 from pipeline import run as run_lib
 from pipeline.database import customers as customers_lib
-from pipeline.database import db, decide, indexes, ledger
+from pipeline.database import db, decide, indexes, ledger, migrate
 from pipeline.errors import PipelineError, Terminated
 from pipeline.rejects import rebuild
 from schemas import DEFAULT_PROFILE, PROFILES
@@ -251,11 +251,44 @@ def db_group() -> None:
 @db_option
 @friendly
 def db_init(db_url: str) -> None:
-    """Create the tables that do not exist yet."""
+    """Create the tables (or bring an existing database to this version's schema)."""
+    _upgrade(db_url)
+
+
+@db_group.command("upgrade")
+@db_option
+@friendly
+def db_upgrade(db_url: str) -> None:
+    """Bring the database's schema to this version's, one revision at a time."""
+    _upgrade(db_url)
+
+
+@db_group.command("status")
+@db_option
+@friendly
+def db_status(db_url: str) -> None:
+    """Say which schema revision the database is at."""
     engine = db.engine_for(db_url)
-    with db.errors(db_url):
-        db.init(engine)
-    click.echo(f"Tables ready in {db.masked(db_url)}")
+    try:
+        with db.errors(db_url), engine.connect() as conn:
+            found = migrate.state(conn)
+    finally:
+        engine.dispose()
+    click.echo(f"{db.masked(db_url)}: {found.describe()}")
+
+
+def _upgrade(db_url: str) -> None:
+    engine = db.engine_for(db_url)
+    try:
+        with db.errors(db_url):
+            before, after = db.init(engine)
+    finally:
+        engine.dispose()
+    if before.revision == after.revision:
+        click.echo(f"{db.masked(db_url)}: schema already at revision {after.revision}")
+        return
+    was = "empty" if before.empty else f"revision {before.revision or 'none (made before revisions)'}"
+    click.echo(f"{db.masked(db_url)}: schema upgraded to revision {after.revision} (was {was})")
 
 
 @cli.group("customers")

@@ -66,7 +66,7 @@ def server_url(kind: str) -> str:
         (pytest.fail if required else pytest.skip)(f"{env} is not set; {kind} tests need a server")
     engine = db.engine_for(url)
     try:
-        db.metadata.drop_all(engine)
+        db.drop_all(engine)
         db.init(engine)
     except sa.exc.OperationalError as exc:
         (pytest.fail if required else pytest.skip)(f"{kind} at {db.masked(url)} unreachable: {exc.orig}")

@@ -21,7 +21,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
-from pipeline.database import dialects
+from pipeline.database import dialects, migrate
 from pipeline.errors import DatabaseError
 
 DEFAULT_URL = "sqlite:///dependents.db"
@@ -156,22 +156,27 @@ def fresh_temp_table(conn: Connection, table: sa.Table) -> None:
     dialects.of(conn).fresh_temp_table(conn, table)
 
 
-def init(engine: Engine) -> None:
-    """Create the tables that do not exist yet."""
-    metadata.create_all(engine, checkfirst=True)
+def init(engine: Engine) -> tuple[migrate.State, migrate.State]:
+    """Bring the database's schema to the head revision (an empty one included)."""
+    return migrate.upgrade(engine)
 
 
 def ensure_schema(engine: Engine) -> None:
-    """SQLite databases are created on first use; a server database must be ``db init``-ed."""
-    if dialects.of(engine).creates_tables_on_first_use:
+    """Refuse a database whose schema is not this importer's; SQLite databases are created on
+    first use, a server database must be ``db init``-ed."""
+    with engine.connect() as conn:
+        found = migrate.state(conn)
+    if found.empty and dialects.of(engine).creates_tables_on_first_use:
         init(engine)
-        return
-    missing = set(metadata.tables) - set(sa.inspect(engine).get_table_names())
-    if missing:
-        raise DatabaseError(
-            f"database {masked(str(engine.url))}: table(s) {', '.join(sorted(missing))} missing; "
-            "run `dependents db init`"
-        )
+    elif found.revision != migrate.HEAD:
+        raise migrate.SchemaBehind(f"database {masked(str(engine.url))}: {found.describe()}")
+
+
+def drop_all(engine: Engine) -> None:
+    """Drop the importer's tables and schema version (tests and the bench start from scratch)."""
+    metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {migrate.VERSION_TABLE}")
 
 
 def import_lock(conn: Connection) -> AbstractContextManager[None]:
