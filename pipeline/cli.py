@@ -1,18 +1,11 @@
 """The ``dependents`` command: parses options and calls the library, nothing more.
 
-Exit status: 0 every row accepted; 1 finished with rejected rows; 2 a usage or
-file error (nothing written); 3 aborted by ``--max-reject-rate`` (nothing
-committed); 4 the database is unreachable or failed; 5 finished, but the reports
-could not be moved into place; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+Exit statuses are ``pipeline.guard``'s, one set for every command.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -21,11 +14,13 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import Connection
 
-from pipeline import progress
+from pipeline import progress, summary
 from pipeline import run as run_lib
 from pipeline.database import customers as customers_lib
 from pipeline.database import db, decide, indexes, ledger, migrate
-from pipeline.errors import PipelineError, Terminated
+from pipeline.errors import PipelineError
+from pipeline.guard import friendly
+from pipeline.options import CHUNK_SIZE
 from pipeline.rejects import rebuild
 from schemas import DEFAULT_PROFILE, PROFILES
 
@@ -39,61 +34,6 @@ def db_option(fn):
         show_default=True,
         help=f"Database URL (SQLAlchemy form); else ${db.ENV_URL}.",
     )(fn)
-
-
-def friendly(fn):
-    """Turn the library's errors into one line on stderr and the documented exit status.
-
-    SIGTERM (cron's timeout, ``systemctl stop``, ``kill``) unwinds like Ctrl-C: the
-    transaction rolls back, the working files and unfinished reports are removed."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            with _terminable():
-                return fn(*args, **kwargs)
-        except PipelineError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except BrokenPipeError:  # `dependents runs | head`: the reader left; say nothing more
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(141)
-        except OSError as exc:  # a full disk, a folder that cannot be written: the machine's, not a bug
-            click.echo(f"Error: {_os_error(exc)}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("Interrupted: nothing was committed.", err=True)
-            sys.exit(130)
-        except Terminated:
-            click.echo("Terminated: nothing was committed.", err=True)
-            sys.exit(143)
-
-    return wrapper
-
-
-@contextmanager
-def _terminable() -> Iterator[None]:
-    """While a command runs, SIGTERM raises ``Terminated`` in the main thread (once: a second
-    SIGTERM during the clean-up is ignored, so the clean-up finishes)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-
-    def stop(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated()
-
-    before = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
-
-
-def _os_error(exc: OSError) -> str:
-    """``path: reason``, without the ``[Errno n]`` noise."""
-    reason = exc.strerror or str(exc)
-    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 class IsoDate(click.ParamType):
@@ -148,7 +88,7 @@ def cli() -> None:
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
-    default=run_lib.CHUNK_SIZE,
+    default=CHUNK_SIZE,
     show_default=True,
     help="Rows per chunk; memory grows with this, not with the file (larger: faster, more memory).",
 )
@@ -203,43 +143,10 @@ def import_(file: Path, db_url: str, quiet: bool, timings: bool, **options) -> N
     outcome = run_lib.import_file(db_url, file, run_lib.Options(**options))
     for warning in outcome.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    click.echo(describe(outcome))
+    click.echo(summary.describe(outcome))
     if timings:
-        click.echo(describe_steps(outcome.steps), err=True)
+        click.echo(summary.describe_steps(outcome.steps), err=True)
     sys.exit(outcome.exit_code)
-
-
-def describe_steps(steps: run_lib.Steps) -> str:
-    """``Timings: staging 3.91 s, decision 2.52 s, ...; total 12.13 s`` (the steps overlap)."""
-    parts = [f"{name} {seconds:.2f} s" for name, seconds in steps.seconds.items() if name != "total"]
-    total = steps.seconds.get("total")
-    tail = f"; total {total:.2f} s" if total is not None else ""
-    beside = "the assembly and the reports run beside the decision, the insert and the ledger"
-    timings = f"Timings: {', '.join(parts)}{tail} ({beside})"
-    return timings + (f"\nDecision plan: {steps.plan}" if steps.plan else "")
-
-
-def describe(outcome: run_lib.Outcome) -> str:
-    r = outcome.run
-    verb = {
-        "succeeded": "committed",
-        "dry run": "dry run, nothing committed",
-        "aborted": "aborted, nothing committed",
-    }[r.status]
-    lines = [
-        f"{r.file_name}: {r.rows_read} rows read, {r.accepted} accepted, {r.rejected} rejected ({verb})."
-    ]
-    if r.message:
-        lines.append(r.message)
-    if outcome.counts:
-        top = ", ".join(f"{code} {n}" for code, n in outcome.counts.most_common(5))
-        lines.append(f"Most frequent: {top}")
-    if r.rejected:
-        lines.append(f"Rejects report: {outcome.reports['rejects_csv']}")
-    if outcome.include_pii:
-        lines.append("SSNs are written in full in the reports (--include-pii).")
-    lines.append(f"Run {r.id}; summary: {outcome.reports['summary']}")
-    return "\n".join(lines)
 
 
 @cli.group("db")

@@ -262,3 +262,34 @@ def _details(found: pd.DataFrame, code: pd.Series) -> pd.Series:
             fields = {"field": "customerId", **{k: values[k] for k in entry.data}}
             text = text.mask(mine, json_objects(fields))
     return text
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the database's rules make of the file, worked out on the database's thread and
+    applied to the run record by the import's own thread."""
+
+    verdicts: Verdicts
+    rejected: int
+    accepted: int
+    status: str
+    message: str | None = None
+
+    @property
+    def commits(self) -> bool:
+        return self.status == "succeeded"
+
+    @classmethod
+    def of(
+        cls, verdicts: Verdicts, rule_rejected: int, read: int, max_reject_rate: float, dry_run: bool
+    ) -> Decision:
+        """The run's counts and status: aborted past the reject-rate guard, else a dry run or
+        a run that commits."""
+        rejected = rule_rejected + verdicts.rejected_candidates
+        if read and rejected / read > max_reject_rate:
+            message = (
+                f"{rejected} of {read} rows rejected, more than --max-reject-rate {max_reject_rate:g}; "
+                "nothing committed"
+            )
+            return cls(verdicts, rejected, read - rejected, "aborted", message)
+        return cls(verdicts, rejected, read - rejected, "dry run" if dry_run else "succeeded")

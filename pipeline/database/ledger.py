@@ -11,15 +11,14 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pipeline.database import bulk, db
-
-STATUSES = ("running", "succeeded", "failed", "aborted", "dry run")
+from pipeline.errors import PipelineError
 
 
 @dataclass
@@ -116,3 +115,16 @@ def _run(row) -> Run:
     values = dict(row)
     values["columns"] = json.loads(values["columns"] or "[]")
     return Run(**values)
+
+
+def record_failure(conn: Connection, run: Run, exc: BaseException) -> None:
+    """Best effort: note a failed run in the ledger (the connection may be gone)."""
+    run.status = "failed"
+    run.finished_at = datetime.now(UTC).replace(tzinfo=None)
+    run.message = str(exc)[:1000] if isinstance(exc, PipelineError) else type(exc).__name__
+    run.rows_read = run.accepted = run.rejected = 0
+    try:
+        with conn.begin():
+            record(conn, run)
+    except Exception:
+        pass  # the original error is what the user needs to see

@@ -13,7 +13,6 @@ from sqlalchemy.engine import Connection
 from pipeline.database import ledger
 from pipeline.rejects import report
 from pipeline.rows import columns
-from pipeline.run import report_stem
 from schemas import PROFILES
 
 
@@ -23,5 +22,5 @@ def rebuild(conn: Connection, run: ledger.Run, out_dir: Path, include_pii: bool)
     layout = report.Layout(run.columns, cmap.report, cmap.positions, include_pii)
     counts = ledger.code_counts(conn, run.id)
     return report.write(
-        out_dir, report_stem(Path(run.file_name)), run, counts, layout, ledger.rejects(conn, run.id)
+        out_dir, report.stem_of(Path(run.file_name)), run, counts, layout, ledger.rejects(conn, run.id)
     )

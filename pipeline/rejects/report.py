@@ -323,3 +323,8 @@ class Pending:
         shutil.rmtree(self.partial, ignore_errors=True)
         if self.created and self.out_dir.exists() and not any(self.out_dir.iterdir()):
             self.out_dir.rmdir()
+
+
+def stem_of(path: Path) -> str:
+    """``in.csv`` -> ``in``; a corrected ``in.rejects.xlsx`` -> ``in`` too, not ``in.rejects.rejects``."""
+    return path.stem.removesuffix(".rejects")

@@ -12,26 +12,20 @@ import codecs
 import csv
 import hashlib
 import io
-import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from itertools import islice
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from pipeline.errors import FileError, shown
+from pipeline.errors import FileError
 
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 DELIMITERS = (",", ";", "\t")
 BLOCK = 1 << 20
-MAX_XLSX_UNCOMPRESSED = 2 << 30  # 2 GiB of XML is far beyond Excel's 1,048,576 rows
-MAX_XLSX_RATIO = 200  # zip bombs compress thousands of times over; real sheets 5-20x
-OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # the compound-file header of .xls and encrypted .xlsx
 
 
 @dataclass
@@ -64,8 +58,13 @@ class Source:
         index = sheet row number. The rows stream: a source is read once. After the last
         chunk, FileError if the file changed since it was opened: rows read from a file that
         is still being written would be a half-loaded file."""
-        yield from _csv_chunks(self, size) if self.kind == "csv" else _xlsx_chunks(self, size)
-        if self._stat is not None and _stat(self.path) != self._stat:
+        if self.kind == "csv":
+            yield from _csv_chunks(self, size)
+        else:
+            from pipeline.rows import workbook
+
+            yield from workbook.chunks(self, size)
+        if self._stat is not None and stat_of(self.path) != self._stat:
             raise FileError(
                 f"{self.path.name}: the file changed while it was being imported (is it still being "
                 "written?); nothing was committed"
@@ -80,13 +79,15 @@ def open_source(
     if not path.is_file():
         raise FileError(f"{path}: no such file")
     if path.suffix.lower() in XLSX_SUFFIXES:
-        return _open_xlsx(path, sheet)
+        from pipeline.rows import workbook
+
+        return workbook.open_xlsx(path, sheet)
     if path.suffix.lower() in {".xls", ".ods", ".numbers"}:
         raise FileError(f"{path.name}: {path.suffix} files are not read; save the sheet as .xlsx or .csv")
     return _open_csv(path, encoding, delimiter)
 
 
-def _stat(path: Path) -> tuple[int, int]:
+def stat_of(path: Path) -> tuple[int, int]:
     found = path.stat()
     return found.st_size, found.st_mtime_ns
 
@@ -96,7 +97,7 @@ def _stat(path: Path) -> tuple[int, int]:
 
 def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Source:
     delimiter = _delimiter(path, delimiter)
-    before = _stat(path)
+    before = stat_of(path)
     size, digest, encoding = _fingerprint(path, encoding)
     with path.open("rb") as fh:
         sample = codecs.decode(fh.read(256 * 1024), _python_codec(encoding), errors="ignore")
@@ -123,7 +124,7 @@ def _fingerprint(path: Path, encoding: str | None) -> tuple[int, str, str]:
         head = fh.read(4)
     chosen = encoding or _bom_encoding(head) or "utf-8"
     with ThreadPoolExecutor(1, thread_name_prefix="sha256") as hasher:
-        hashed = hasher.submit(_sha256, path)
+        hashed = hasher.submit(sha256_of, path)
         decodes = _decodes(path, chosen)
         if not decodes and encoding is None and chosen == "utf-8":
             chosen = "cp1252"  # what Excel's "CSV" (not "CSV UTF-8") saves on Western Windows
@@ -252,56 +253,15 @@ def _frame(table: pa.Table, first_row: int) -> pd.DataFrame:
     frame = table.to_pandas()
     frame.columns = range(frame.shape[1])
     frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
-    return _drop_blank(frame)
+    return drop_blank(frame)
 
 
-def _drop_blank(frame: pd.DataFrame) -> pd.DataFrame:
+def drop_blank(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows with every cell empty are skipped; the others keep their row numbers."""
     return frame[frame.ne("").any(axis=1)]
 
 
-# -- XLSX --------------------------------------------------------------------------------------
-
-
-def _open_xlsx(path: Path, sheet: str | None) -> Source:
-    before = _stat(path)
-    size, digest = _sha256(path)
-    _check_zip(path)
-    from python_calamine import CalamineError, CalamineWorkbook
-
-    try:
-        book = CalamineWorkbook.from_path(str(path))
-        names = book.sheet_names
-        name = sheet or names[0]
-        if name not in names:
-            raise FileError(f"{path.name}: no sheet named {name!r} (sheets: {', '.join(map(shown, names))})")
-        data = book.get_sheet_by_name(name)
-    except CalamineError as exc:
-        raise FileError(f"{path.name}: cannot read the workbook ({type(exc).__name__})") from None
-    # calamine has parsed the sheet into its own compact cells; turning them into Python
-    # lists a chunk at a time (not all at once) keeps those lists to one chunk's worth.
-    rows = _from_column_a(data.iter_rows(), data.start[1] if data.start else 0)
-    header_index, header = next(((i, r) for i, r in enumerate(rows) if any(c != "" for c in r)), (None, []))
-    if header_index is None:
-        raise FileError(f"{path.name}: sheet {name!r} is empty")
-    headers = [_cell_text(c) for c in header]
-    while headers and headers[-1] == "":
-        headers.pop()
-    src = Source(path, "xlsx", headers, digest, size, sheet=name, _stat=before)
-    src._rows, src._header_index, src._height = rows, header_index, data.end[0] + 1
-    return src
-
-
-def _from_column_a(rows: Iterator[list[object]], lead: int) -> Iterator[list[object]]:
-    """calamine's rows start at the sheet's first used column: put back the empty columns left
-    of it, so cells keep the columns (and headers the positions) a spreadsheet shows."""
-    if not lead:
-        return rows
-    blanks = [""] * lead
-    return (blanks + r for r in rows)
-
-
-def _sha256(path: Path) -> tuple[int, str]:
+def sha256_of(path: Path) -> tuple[int, str]:
     """The file's size and SHA-256, from one pass over it (CSV and XLSX alike)."""
     digest, size = hashlib.sha256(), 0
     with path.open("rb") as fh:
@@ -309,58 +269,3 @@ def _sha256(path: Path) -> tuple[int, str]:
             digest.update(block)
             size += len(block)
     return size, digest.hexdigest()
-
-
-def _check_zip(path: Path) -> None:
-    """Refuse what is not an XLSX, and zip bombs, before any XML is parsed."""
-    if not zipfile.is_zipfile(path):
-        with path.open("rb") as fh:
-            if fh.read(8) == OLE_MAGIC:  # Excel wraps a password-protected workbook in OLE
-                raise FileError(
-                    f"{path.name}: the workbook is password-protected (or an old .xls); "
-                    "save it as .xlsx without a password"
-                )
-        raise FileError(f"{path.name}: not an XLSX workbook (not a zip archive)")
-    with zipfile.ZipFile(path) as zf:
-        infos = zf.infolist()
-    unpacked = sum(i.file_size for i in infos)
-    packed = sum(i.compress_size for i in infos) or 1
-    if unpacked > MAX_XLSX_UNCOMPRESSED or unpacked / packed > MAX_XLSX_RATIO:
-        raise FileError(f"{path.name}: the workbook unpacks to {unpacked:,} bytes; refused as unsafe")
-
-
-def _xlsx_chunks(src: Source, size: int) -> Iterator[pd.DataFrame]:
-    width = len(src.headers)
-    pad = [""] * width
-    first = src._header_index + 2  # the sheet row number of the row after the header
-    while block := list(islice(src._rows, size)):
-        cells = pd.DataFrame([(r + pad)[:width] for r in block], dtype=object)
-        frame = pd.DataFrame({i: _column_text(cells[i]) for i in range(width)}, index=cells.index)
-        frame.index = pd.RangeIndex(first, first + len(block), name="row")
-        first += len(block)
-        yield _drop_blank(frame)
-    src._rows = iter(())  # let calamine's copy of the sheet go before the database work
-
-
-def _column_text(cells: pd.Series) -> pd.Series:
-    """A column of cells as text. A column of text only (the usual case) goes to Arrow in one
-    call; a column holding numbers, dates or booleans goes through ``_cell_text`` cell by cell."""
-    try:
-        return pd.Series(pa.array(cells.to_numpy(), type=pa.string()).fill_null(""), dtype="str")
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        return cells.map(_cell_text).astype("str")
-
-
-def _cell_text(value: object) -> str:
-    """A cell as the text a user sees: dates in ISO form, whole numbers without '.0'."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == time() else value.isoformat()
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return "" if value is None else str(value)
