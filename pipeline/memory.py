@@ -2,10 +2,7 @@
 
 pyarrow allocates through mimalloc by default. An import's chunks allocate and free a few
 hundred megabytes of Arrow buffers each second; jemalloc (pyarrow's other bundled allocator)
-keeps less of that resident. A million rows into PostgreSQL, three alternating pairs each
-way: peak RSS 448-480 -> 389-410 MB through the bench's own job, 461-482 -> 396-399 MB and
-system CPU 0.78-1.02 -> 0.65-0.76 s through ``dependents import``; wall time within the
-noise (5.25-5.45 against 5.30-5.40 s). The room matters: issue 5 allows 600 MB. Where
+keeps less of that resident, at the same speed (docs/decisions.md). Where
 pyarrow is built without jemalloc the system allocator is used; ``ARROW_DEFAULT_MEMORY_POOL``,
 if set, is left to decide.
 """

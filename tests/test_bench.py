@@ -26,7 +26,7 @@ def test_benchmark_runs_on_a_small_file(tmp_path):
         env.pop(f"DEPENDENTS_BENCH_{server}_URL", None)
     args = [
         "--rows",
-        "20000",  # issue 5: a small N, so the script never rots
+        "20000",  # a small N, so the script never rots
         "--xlsx-rows",
         "2000",
         "--out",

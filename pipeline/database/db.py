@@ -95,8 +95,8 @@ dependents = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     # The run that added the row. Not a foreign key: the run's ledger row is written in the same
-    # transaction by the same code and never deleted, and a per-row check of it cost 4.6 s per
-    # million rows on PostgreSQL (measured), as much as all the checks the data needs.
+    # transaction by the same code and never deleted, and a check per row costs as much as all
+    # the checks the data needs (docs/decisions.md).
     sa.Column("import_run_id", sa.String(36)),
     sa.Column("source_row", sa.Integer),
     # casefolded "first<US>last": the natural key's names, compared trimmed and case-insensitively
@@ -107,9 +107,7 @@ dependents = sa.Table(
 import_rejects = sa.Table(
     "import_rejects",
     metadata,
-    # Not a foreign key, as ``dependents.import_run_id`` is not: the run's row is written in the
-    # same transaction by the same code and never deleted, and PostgreSQL's check of each row
-    # took a million-row file's 49,675 rejected rows from 240 to 477 ms (psql).
+    # Not a foreign key, as ``dependents.import_run_id`` is not, and for the same reasons.
     sa.Column("run_id", sa.String(36), primary_key=True),
     sa.Column("row", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("codes", sa.Text, nullable=False),

@@ -61,8 +61,11 @@ def record(conn: Connection, run: Run) -> None:
     (finish if exists else start)(conn, run)
 
 
+REJECT_COLUMNS = ["row", "codes", "messages", "notifications", "cells"]  # as ``import_rejects`` keeps them
+
+
 def add_rejects(conn: Connection, run_id: str, rejects: pd.DataFrame) -> None:
-    frame = rejects[["row", "codes", "messages", "notifications", "cells"]].assign(run_id=run_id)
+    frame = rejects[REJECT_COLUMNS].assign(run_id=run_id)
     bulk.write(conn, db.import_rejects, frame)
 
 
@@ -108,7 +111,7 @@ def rejects(conn: Connection, run_id: str, size: int = 50_000) -> Iterator[pd.Da
     )
     result = conn.execute(q, execution_options={"yield_per": size})  # this query only
     for part in result.partitions(size):
-        yield pd.DataFrame(part, columns=["row", "codes", "messages", "notifications", "cells"])
+        yield pd.DataFrame(part, columns=REJECT_COLUMNS)
 
 
 def _run(row) -> Run:

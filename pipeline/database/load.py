@@ -204,8 +204,7 @@ class Loader:
     def _any_stored(self) -> bool:
         """Whether ``dependents`` holds any row. A first load into an empty table need not
         look for stored twins, nor gather the file's customers to count their stored
-        dependents: SQLite built that list from every staged row before looking, 3.4 s of a
-        million rows' decision."""
+        dependents."""
         return self.conn.exec_driver_sql("SELECT 1 FROM dependents LIMIT 1").first() is not None
 
     def _analyze(self, table: sa.Table) -> None:

@@ -2,8 +2,7 @@
 
 The database finds the natural keys a file repeats and the customers it would take past the
 self-service limit by grouping the staged rows. Nearly every group holds one row, and each
-group costs the server a hash-table entry however small it is: a million rows' grouping by
-natural key took PostgreSQL 1.0-1.4 s, by customer 0.7-0.8 s, while the importer waited.
+group costs the server a hash-table entry however small it is, while the importer waits.
 
 So while the rows are staged, each candidate row's customer, and its customer with its birth
 date, are hashed here to 32 bits (column-wise, from the UUID's 16 bytes and the date's day

@@ -388,7 +388,7 @@ def test_csv_rows_of_no_rows_is_nothing():
 
 
 def test_openpyxl_is_imported_only_when_a_workbook_is_opened():
-    """Its import (0.09 s) is not paid before an import reads its first row."""
+    """Its import is not paid before an import reads its first row."""
     import subprocess
     import sys
 
