@@ -3,8 +3,9 @@ the documented exit status.
 
 Exit status: 0 every row accepted; 1 finished with rejected rows; 2 a usage or file error
 (nothing written); 3 aborted by ``--max-reject-rate`` (nothing committed); 4 the database is
-unreachable or failed; 5 finished, but the reports could not be moved into place; 130
-interrupted (Ctrl-C), 143 terminated (SIGTERM).
+unreachable or failed; 5 finished, but the reports could not be moved into place; 70 an
+internal error (a bug: nothing committed, details in a file); 130 interrupted (Ctrl-C), 143
+terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
 from pipeline.errors import PipelineError, Terminated
+from pipeline.pii import open_private
 
 
 def friendly(fn):
@@ -48,8 +53,43 @@ def friendly(fn):
         except Terminated:
             click.echo("Terminated: nothing was committed.", err=True)
             sys.exit(143)
+        except Exception as exc:  # a bug: never a traceback on the terminal
+            where = _details_file(exc, kwargs.get("report_dir"))
+            click.echo(f"internal error: {type(exc).__name__}; details in {where}", err=True)
+            sys.exit(INTERNAL_ERROR)
 
     return wrapper
+
+
+INTERNAL_ERROR = 70  # sysexits' EX_SOFTWARE
+
+
+def _details_file(exc: BaseException, report_dir: Path | None) -> Path:
+    """The traceback of an internal error, for whoever fixes it, in an owner-only file in the
+    report folder (or the working folder): where each frame was and the exception types only,
+    never a local value or an exception's text, which may hold a cell's value."""
+    folder = report_dir if report_dir is not None and report_dir.is_dir() else Path.cwd()
+    path = folder / f"dependents-internal-error-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}.txt"
+    lines = [f"dependents {_version()} internal error, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n"]
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    for found in reversed(chain):
+        lines.append(f"\n{type(found).__module__}.{type(found).__qualname__} (message withheld)\n")
+        lines += traceback.format_list(traceback.extract_tb(found.__traceback__))
+    with open_private(path, "w", encoding="utf-8") as fh:
+        fh.writelines(lines)
+    return path
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dependents-import")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 @contextmanager
