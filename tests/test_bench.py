@@ -11,8 +11,9 @@ import time
 import pytest
 
 import bench.__main__ as bench_main
-from bench.__main__ import Job, Result, busy_core_seconds, measure, render_rss
+from bench.__main__ import Job, Result, busy_core_seconds, measure
 from bench.child import Watch
+from bench.tables import render_rss, target
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
@@ -167,4 +168,4 @@ def test_memory_by_rows_read_is_the_highest_of_the_runs_for_each_stretch():
     ],
 )
 def test_each_job_shows_its_target(job, shown):
-    assert bench_main.target(job) == shown
+    assert target(job) == shown
