@@ -123,10 +123,24 @@ class Dialect:
 
     # -- locks
 
+    def lock(self, conn: Connection) -> tuple[str, dict] | None:
+        """Take this session's import lock; returns the statement that frees it (``None``: the
+        database needs none beyond its own transaction's)."""
+        return None
+
     @contextmanager
     def import_lock(self, conn: Connection) -> Iterator[None]:
-        """One import at a time into this database; enter before the import's transaction."""
-        yield
+        """One import at a time into this database; enter before the import's transaction,
+        so the limit and duplicate rules hold across processes."""
+        release = self.lock(conn)
+        if release is None:
+            yield
+            return
+        conn.commit()
+        try:
+            yield
+        finally:
+            release_lock(conn, *release)
 
     def foreign_key_violated(self, exc: IntegrityError) -> bool:
         """Whether the database refused a row (or a new constraint) for a foreign key."""

@@ -4,8 +4,6 @@ always row-by-row keys (an ``ALTER TABLE`` would commit the open transaction).""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -15,7 +13,7 @@ from pymysql.constants import CLIENT
 from sqlalchemy.engine import URL, Connection
 
 from pipeline.database import arrow
-from pipeline.database.dialects.base import Dialect, Prepared, release_lock
+from pipeline.database.dialects.base import Dialect, Prepared
 from pipeline.errors import DatabaseError
 
 LOCK_NAME = "dependents_import"
@@ -67,19 +65,14 @@ class MySQL(Dialect):
         finally:
             cur.close()
 
-    @contextmanager
-    def import_lock(self, conn: Connection) -> Iterator[None]:
+    def lock(self, conn: Connection) -> tuple[str, dict]:
         """A named lock, freed by the server if the process dies."""
         from pipeline.database import db
 
         got = conn.execute(sa.text("SELECT GET_LOCK(:n, :s)"), {"n": LOCK_NAME, "s": db.LOCK_WAIT_SECONDS})
         if got.scalar() != 1:
             raise DatabaseError(db.WAITED.format(db.LOCK_WAIT_SECONDS))
-        conn.commit()
-        try:
-            yield
-        finally:
-            release_lock(conn, "SELECT RELEASE_LOCK(:n)", {"n": LOCK_NAME})
+        return "SELECT RELEASE_LOCK(:n)", {"n": LOCK_NAME}
 
 
 def _local_infile(raw: Any) -> bool:

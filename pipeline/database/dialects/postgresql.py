@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pipeline.database import arrow, indexes
-from pipeline.database.dialects.base import Dialect, Prepared, release_lock
+from pipeline.database.dialects.base import Dialect, Prepared
 from pipeline.database.indexes import Keys, SetAside
 from pipeline.errors import DatabaseError
 
@@ -168,8 +168,7 @@ class PostgreSQL(Dialect):
 
     # -- locks
 
-    @contextmanager
-    def import_lock(self, conn: Connection) -> Iterator[None]:
+    def lock(self, conn: Connection) -> tuple[str, dict]:
         """A session advisory lock, freed by the server if the process dies; waited for at most
         ``LOCK_WAIT_SECONDS``, so a stuck import does not queue every later cron run."""
         from pipeline.database import db
@@ -182,11 +181,7 @@ class PostgreSQL(Dialect):
                 raise DatabaseError(db.WAITED.format(db.LOCK_WAIT_SECONDS)) from None
             raise
         conn.exec_driver_sql("RESET lock_timeout")
-        conn.commit()
-        try:
-            yield
-        finally:
-            release_lock(conn, "SELECT pg_advisory_unlock(:k)", {"k": LOCK_KEY})
+        return "SELECT pg_advisory_unlock(:k)", {"k": LOCK_KEY}
 
 
 def lock_refused(exc: OperationalError) -> bool:
