@@ -5,6 +5,7 @@ Exit statuses are ``pipeline.guard``'s, one set for every command.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from pipeline import progress, summary
 from pipeline import run as run_lib
 from pipeline.database import customers as customers_lib
 from pipeline.database import db, decide, indexes, ledger, migrate
-from pipeline.errors import PipelineError
+from pipeline.errors import UsageError, shown
 from pipeline.guard import friendly
 from pipeline.options import CHUNK_SIZE
 from pipeline.rejects import rebuild
@@ -45,6 +46,8 @@ class IsoDate(click.ParamType):
         try:
             return date.fromisoformat(value)
         except ValueError:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                self.fail(f"{value} is not a real date", param, ctx)
             self.fail(f"{value!r} is not a date in YYYY-MM-DD form", param, ctx)
 
 
@@ -60,14 +63,14 @@ def cli() -> None:
 @db_option
 @click.option(
     "--profile",
-    type=click.Choice(sorted(PROFILES)),
+    type=click.Choice(sorted(PROFILES), case_sensitive=False),
     default=DEFAULT_PROFILE,
     show_default=True,
     help="Which contract's rules every row must meet.",
 )
 @click.option(
     "--channel",
-    type=click.Choice(decide.CHANNELS),
+    type=click.Choice(decide.CHANNELS, case_sensitive=False),
     default="self-service",
     show_default=True,
     help=f"self-service allows at most {decide.SELF_SERVICE_LIMIT} dependents per customer.",
@@ -77,7 +80,7 @@ def cli() -> None:
 )
 @click.option(
     "--date-order",
-    type=click.Choice(["DMY", "MDY"]),
+    type=click.Choice(["DMY", "MDY"], case_sensitive=False),
     help="Read 04/01/2019-style dates in this order; without it they are rejected, never guessed.",
 )
 @click.option(
@@ -113,7 +116,7 @@ def cli() -> None:
 @click.option("--include-pii", is_flag=True, help="Write SSNs in full in the reports (masked by default).")
 @click.option(
     "--rebuild-indexes",
-    type=click.Choice(indexes.MODES),
+    type=click.Choice(indexes.MODES, case_sensitive=False),
     default="auto",
     show_default=True,
     help=(
@@ -302,7 +305,12 @@ def report_cmd(run_id: str, db_url: str, report_dir: Path | None, include_pii: b
 
 @cli.command("template")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--profile", type=click.Choice(sorted(PROFILES)), default=DEFAULT_PROFILE, show_default=True)
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES), case_sensitive=False),
+    default=DEFAULT_PROFILE,
+    show_default=True,
+)
 @friendly
 def template_cmd(out: Path, profile: str) -> None:
     """Write a blank import sheet OUT.xlsx for a profile, with rules and drop-down lists."""
@@ -314,9 +322,16 @@ def template_cmd(out: Path, profile: str) -> None:
 
 def _get_run(conn, run_id: str) -> ledger.Run:
     found = ledger.get(conn, run_id)
-    if found is None:
-        raise PipelineError(f"no run {run_id!r} (see `dependents runs`)")
-    return found
+    if found is not None:
+        return found
+    if len(run_id) < ledger.MIN_PREFIX:
+        raise UsageError(
+            f"run id {shown(run_id)!r} is too short: give at least its first {ledger.MIN_PREFIX} "
+            "characters (see `dependents runs`)"
+        )
+    if ledger.matching(conn, run_id) > 1:
+        raise UsageError(f"run id {shown(run_id)!r} fits more than one run: give more characters")
+    raise UsageError(f"no run {shown(run_id)!r} (see `dependents runs`)")
 
 
 if __name__ == "__main__":

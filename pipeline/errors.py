@@ -25,6 +25,12 @@ class FileError(PipelineError):
     exit_code = 2
 
 
+class UsageError(PipelineError):
+    """An option's value cannot work: a malformed database URL, a run id too short (exit 2)."""
+
+    exit_code = 2
+
+
 class AlreadyImported(PipelineError):
     """The same file (by SHA-256) already has a succeeded run (exit 2)."""
 

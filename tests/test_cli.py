@@ -102,10 +102,10 @@ def test_unreachable_database_is_exit_4_with_the_password_masked(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_a_mariadb_url_without_a_database_is_exit_4_one_line(tmp_path):
+def test_a_mariadb_url_without_a_database_is_a_usage_error_in_one_line(tmp_path):
     path = write_csv(tmp_path / "d.csv", HEADER, [[CUSTOMER, "Ann", "Lee", "2019-01-04", ""]])
     result = invoke("import", path, "--db", "mysql://root:hunter2@127.0.0.1:3306")
-    assert result.exit_code == 4
+    assert result.exit_code == 2
     assert result.stderr == (
         "Error: database mysql://root:***@127.0.0.1:3306: the URL names no database "
         "(mysql://USER@HOST/DATABASE)\n"
@@ -116,7 +116,7 @@ def test_a_bad_database_url_is_said_before_a_bad_file(tmp_path):
     # The file is opened beside the database's checks (run._connect_and_open); the database's
     # error still comes first, as when the two ran one after the other.
     result = invoke("import", tmp_path / "nope.csv", "--db", "mysql://root@127.0.0.1:3306")
-    assert result.exit_code == 4
+    assert result.exit_code == 2
     assert "the URL names no database" in result.stderr and "nope.csv" not in result.stderr
 
 
@@ -289,3 +289,51 @@ def test_a_full_disk_while_the_reports_are_written_commits_nothing_and_leaves_no
     assert query(sqlite_url, "SELECT COUNT(*) FROM dependents") == [(0,)]
     assert query(sqlite_url, "SELECT status FROM import_runs") == [("failed",)]
     assert not out.exists()
+
+
+MISTAKES = {
+    "a run id too short": (["runs", "show", "abc"], "run id 'abc' is too short: give at least its first 8"),
+    "a run id that fits no run": (["runs", "show", "abcdefgh"], "no run 'abcdefgh'"),
+    "a date that does not exist": (
+        ["import", "{csv}", "--as-of", "2026-02-30"],
+        "2026-02-30 is not a real date",
+    ),
+    "--sheet on a CSV": (["import", "{csv}", "--sheet", "Data"], "--sheet chooses a workbook's sheet"),
+    "a folder for a file": (["import", "{tmp}"], "is a folder, not a file"),
+    "a header holding |": (
+        ["import", "{pipes}"],
+        "the header is one cell holding '|': pass --delimiter '|'",
+    ),
+    "a bare path for --db": (["runs", "--db", "x.db"], "is not a URL; for a SQLite file give sqlite:///x.db"),
+    "a port that is not a number": (["runs", "--db", "postgresql://u@h:port/db"], "is not a valid URL"),
+    "a database it does not write to": (["runs", "--db", "oracle://u@h/db"], "not a database this importer"),
+}
+
+
+@pytest.mark.parametrize(("args", "says"), MISTAKES.values(), ids=MISTAKES.keys())
+def test_usage_mistakes_are_one_line_exit_2_saying_what_was_looked_at(sqlite_url, tmp_path, args, says):
+    csv_path = write_csv(tmp_path / "d.csv", HEADER, [[CUSTOMER, "Ann", "Lee", "2019-01-04", ""]])
+    pipes = tmp_path / "p.csv"  # | is not among the delimiters sniffed
+    pipes.write_text("|".join(HEADER) + "\n" + "|".join([CUSTOMER, "Ann", "Lee", "2019-01-04", ""]) + "\n")
+    invoke("db", "init", "--db", sqlite_url)
+    given = [a.format(csv=csv_path, tmp=tmp_path, pipes=pipes) for a in args]
+    result = invoke(*given, *([] if "--db" in given else ["--db", sqlite_url]))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()  # Click's own usage errors lead with two lines of usage
+    assert len(lines) <= 4 and says in lines[-1], result.stderr
+
+
+def test_choices_take_any_case(sqlite_url, tmp_path):
+    invoke("customers", "load", write_csv(tmp_path / "c.csv", ["id"], [[CUSTOMER]]), "--db", sqlite_url)
+    path = write_csv(tmp_path / "d.csv", HEADER, [[CUSTOMER, "Ann", "Lee", "04/01/2019", ""]])
+    args = ["--date-order", "dmy", "--channel", "Contact-Centre", "--profile", "CARECYCLE"]
+    result = invoke("import", path, "--db", sqlite_url, "--as-of", AS_OF, *args, "--rebuild-indexes", "Never")
+    assert result.exit_code == 0, result.output
+    assert query(sqlite_url, "SELECT date_of_birth FROM dependents") == [("2019-01-04",)]
+    assert query(sqlite_url, "SELECT profile, channel FROM import_runs") == [("carecycle", "contact-centre")]
+
+
+def test_a_postgres_url_is_taken_as_postgresql(tmp_path):
+    result = invoke("runs", "--db", "postgres://postgres:hunter2@127.0.0.1:1/test")
+    assert result.exit_code == 4  # unreachable, as a PostgreSQL server on port 1 is
+    assert result.stderr.startswith("Error: database postgres://postgres:***@127.0.0.1:1/test: ")

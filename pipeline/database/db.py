@@ -22,7 +22,7 @@ from sqlalchemy.exc import (
 )
 
 from pipeline.database import dialects, migrate
-from pipeline.errors import DatabaseError
+from pipeline.errors import DatabaseError, UsageError, shown
 
 DEFAULT_URL = "sqlite:///dependents.db"
 ENV_URL = "DEPENDENTS_DB_URL"
@@ -126,20 +126,27 @@ def masked(url: str) -> str:
 
 
 def engine_for(url: str) -> Engine:
-    """An engine with the driver this project ships for each database, tuned for bulk loads."""
+    """An engine with the driver this project ships for each database, tuned for bulk loads.
+    A URL that cannot name a database here is a usage error (exit 2), not the database's."""
+    if "://" not in url:
+        where = shown(url.split("@")[-1])
+        raise UsageError(f"database URL {where!r} is not a URL; for a SQLite file give sqlite:///{where}")
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise DatabaseError(f"database URL {url.split('@')[-1]!r} is not a valid URL") from None
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise UsageError(f"database URL {shown(url.split('@')[-1])!r} is not a valid URL") from None
     dialect = dialects.for_backend(parsed.get_backend_name())
     if dialect is None:
-        raise DatabaseError(f"database {masked(url)}: not a database this importer writes to")
+        raise UsageError(
+            f"database {masked(url)}: not a database this importer writes to "
+            "(sqlite:///FILE, postgresql://..., mysql://...)"
+        )
     if problem := dialect.check_url(parsed):
-        raise DatabaseError(f"database {masked(url)}: {problem}")
+        raise UsageError(f"database {masked(url)}: {problem}")
     try:
         engine = sa.create_engine(dialect.engine_url(parsed), connect_args=dialect.connect_args())
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
-        raise DatabaseError(f"database {masked(url)}: {exc}") from None
+        raise UsageError(f"database {masked(url)}: {exc}") from None
     dialect.tune(engine)
     return engine
 

@@ -77,14 +77,29 @@ def succeeded_with(conn: Connection, sha256: str) -> Run | None:
     return _run(found) if found else None
 
 
+MIN_PREFIX = 8  # characters of a run id that may stand for it
+
+
 def get(conn: Connection, run_id: str) -> Run | None:
-    """A run by its id, or by an unambiguous prefix of at least 8 characters."""
+    """A run by its id, or by an unambiguous prefix of at least ``MIN_PREFIX`` characters."""
     t = db.import_runs
     found = conn.execute(sa.select(t).where(t.c.id == run_id)).mappings().first()
-    if found is None and len(run_id) >= 8:
-        some = conn.execute(sa.select(t).where(t.c.id.like(f"{run_id}%")).limit(2)).mappings().all()
+    if found is None and len(run_id) >= MIN_PREFIX:
+        some = conn.execute(sa.select(t).where(_prefixed(run_id)).limit(2)).mappings().all()
         found = some[0] if len(some) == 1 else None
     return _run(found) if found else None
+
+
+def matching(conn: Connection, prefix: str) -> int:
+    """How many runs' ids start with ``prefix`` (counted no further than 2)."""
+    t = db.import_runs
+    return len(conn.execute(sa.select(t.c.id).where(_prefixed(prefix)).limit(2)).all())
+
+
+def _prefixed(prefix: str):
+    """Ids starting with ``prefix``, its ``%`` and ``_`` taken as they are."""
+    escaped = prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return db.import_runs.c.id.like(f"{escaped}%", escape="/")
 
 
 def recent(conn: Connection, limit: int = 20) -> list[Run]:

@@ -16,6 +16,7 @@ from schemas.fields import FIELDS, Field
 from schemas.rules import Profile
 
 REPORT_COLUMNS = ("row", "codes", "messages")
+SEPARATORS = (";", "|", "\t", ",")  # what a header read as one cell may hold between its names
 
 
 def header_key(header: str) -> str:
@@ -70,5 +71,13 @@ def match(headers: list[str], profile: Profile, file_name: str) -> ColumnMap:
             cmap.fields[pos] = f
     missing = [f.name for f in profile.required_fields if f.name not in seen]
     if missing:
-        raise FileError(f"{file_name}: missing required column(s): {', '.join(missing)}")
+        raise FileError(f"{file_name}: missing required column(s): {', '.join(missing)}{_hint(headers)}")
     return cmap
+
+
+def _hint(headers: list[str]) -> str:
+    """A header read as one cell that holds a separator: the file's delimiter was not the one used."""
+    if len(headers) != 1:
+        return ""
+    found = next((d for d in SEPARATORS if d in headers[0]), None)
+    return f"; the header is one cell holding {found!r}: pass --delimiter {found!r}" if found else ""

@@ -76,6 +76,8 @@ def open_source(
 ) -> Source:
     """Open ``path`` as CSV or XLSX (by its suffix) and read its header; FileError if it cannot."""
     path = Path(path)
+    if path.is_dir():
+        raise FileError(f"{path}: is a folder, not a file")
     if not path.is_file():
         raise FileError(f"{path}: no such file")
     if path.suffix.lower() in XLSX_SUFFIXES:
@@ -84,6 +86,8 @@ def open_source(
         return workbook.open_xlsx(path, sheet)
     if path.suffix.lower() in {".xls", ".ods", ".numbers"}:
         raise FileError(f"{path.name}: {path.suffix} files are not read; save the sheet as .xlsx or .csv")
+    if sheet is not None:
+        raise FileError(f"{path.name}: --sheet chooses a workbook's sheet, and this file is read as CSV")
     return _open_csv(path, encoding, delimiter)
 
 

@@ -72,12 +72,13 @@ WHERE d.import_run_id = :run_id AND d.source_row = v.source_row
 
 class PostgreSQL(Dialect):
     name = "postgresql"
-    backends = ("postgresql",)
+    backends = ("postgresql", "postgres")  # ``postgres://``, as Heroku and libpq write it
     id_sql = "CAST(:prefix || lpad(to_hex(seq), 12, '0') AS uuid)"
     stage_uuid_bytes = True  # the binary COPY takes the 16 bytes as they are
 
     def engine_url(self, parsed: URL) -> URL:
-        return parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
+        _, _, driver = parsed.drivername.partition("+")
+        return parsed.set(drivername=f"postgresql+{driver or 'psycopg'}")
 
     def connect_args(self) -> dict[str, Any]:
         return {"connect_timeout": 10, "application_name": "dependents"}
