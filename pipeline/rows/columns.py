@@ -16,6 +16,7 @@ from schemas.fields import FIELDS, Field
 from schemas.rules import Profile
 
 REPORT_COLUMNS = ("row", "codes", "messages")
+MAX_COLUMNS = 1_000  # far more than any export of dependents; more is a file gone wrong
 SEPARATORS = (";", "|", "\t", ",")  # what a header read as one cell may hold between its names
 
 
@@ -41,7 +42,7 @@ class ColumnMap:
     def warnings(self) -> list[str]:
         if not self.ignored:
             return []
-        return [f"ignored unknown column(s): {', '.join(shown(h) for h in self.ignored)}"]
+        return [f"ignored unknown column(s): {listed(self.ignored)}"]
 
     @property
     def positions(self) -> dict[str, int]:
@@ -49,8 +50,20 @@ class ColumnMap:
         return {f.name: pos for pos, f in self.fields.items()}
 
 
+def listed(names: list[str], most: int = 10) -> str:
+    """At most ``most`` names, shown safely and cut short, then how many more: a message
+    stays a line whatever the file holds."""
+    head = ", ".join(shown(n[:80]) for n in names[:most])
+    return head + (f" and {len(names) - most:,} more" if len(names) > most else "")
+
+
 def match(headers: list[str], profile: Profile, file_name: str) -> ColumnMap:
-    """Map ``headers`` to the profile's fields; FileError on a missing or doubled column."""
+    """Map ``headers`` to the profile's fields; FileError on a missing or doubled column, or
+    on more columns than any dependents sheet has (``MAX_COLUMNS``)."""
+    if len(headers) > MAX_COLUMNS:
+        raise FileError(
+            f"{file_name}: {len(headers):,} columns; a dependents sheet has at most {MAX_COLUMNS:,}"
+        )
     in_profile = set(profile.rules)
     cmap = ColumnMap({})
     seen: dict[str, str] = {}
@@ -64,7 +77,8 @@ def match(headers: list[str], profile: Profile, file_name: str) -> ColumnMap:
                 cmap.ignored.append(header.strip())
         elif f.name in seen:
             raise FileError(
-                f"{file_name}: columns {seen[f.name]!r} and {header!r} are both {f.name}; keep one"
+                f"{file_name}: columns {shown(seen[f.name][:80])!r} and {shown(header[:80])!r} "
+                f"are both {f.name}; keep one"
             )
         else:
             seen[f.name] = header

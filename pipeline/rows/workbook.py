@@ -28,6 +28,8 @@ def open_xlsx(path: Path, sheet: str | None) -> Source:
     try:
         book = CalamineWorkbook.from_path(str(path))
         names = book.sheet_names
+        if not names:
+            raise FileError(f"{path.name}: the workbook has no sheet")
         name = sheet or names[0]
         if name not in names:
             raise FileError(f"{path.name}: no sheet named {name!r} (sheets: {', '.join(map(shown, names))})")
@@ -67,8 +69,11 @@ def _check_zip(path: Path) -> None:
                     "save it as .xlsx without a password"
                 )
         raise FileError(f"{path.name}: not an XLSX workbook (not a zip archive)")
-    with zipfile.ZipFile(path) as zf:
-        infos = zf.infolist()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        raise FileError(f"{path.name}: the workbook is damaged ({type(exc).__name__})") from None
     unpacked = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos) or 1
     if unpacked > MAX_XLSX_UNCOMPRESSED or unpacked / packed > MAX_XLSX_RATIO:

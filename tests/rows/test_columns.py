@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import FileError
-from pipeline.rows.columns import match
+from pipeline.rows.columns import MAX_COLUMNS, match
 from schemas import PROFILES
 
 ADD = PROFILES["add-dependent"]
@@ -63,3 +63,22 @@ def test_two_columns_for_one_field_are_refused():
 def test_a_rejects_reports_own_columns_are_ignored_silently():
     cmap = match(["row", "codes", "messages", "customerId", "firstName", "lastName", "DOB"], ADD, "f.csv")
     assert cmap.report == [0, 1, 2] and cmap.warnings == []
+
+
+REQUIRED = ["customerId", "firstName", "lastName", "birthDate"]
+
+
+@pytest.mark.parametrize(("extra", "refused"), [(MAX_COLUMNS - 4, False), (MAX_COLUMNS - 3, True)])
+def test_a_header_of_more_than_a_thousand_columns_is_refused(extra, refused):
+    headers = REQUIRED + [f"extra {i}" for i in range(extra)]
+    if refused:
+        with pytest.raises(FileError, match=r"^f.csv: 1,001 columns; a dependents sheet has at most 1,000$"):
+            match(headers, ADD, "f.csv")
+    else:
+        assert len(match(headers, ADD, "f.csv").ignored) == extra
+
+
+def test_the_unknown_columns_warning_names_ten_and_counts_the_rest():
+    headers = REQUIRED + [f"x{i}" for i in range(25)]
+    (warning,) = match(headers, ADD, "f.csv").warnings
+    assert warning == "ignored unknown column(s): " + ", ".join(f"x{i}" for i in range(10)) + " and 15 more"
