@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +21,7 @@ from pathlib import Path
 
 import click
 
+from pipeline import stops
 from pipeline.errors import PipelineError, Terminated
 from pipeline.pii import open_private
 
@@ -30,13 +29,14 @@ from pipeline.pii import open_private
 def friendly(fn):
     """Turn the library's errors into one line on stderr and the documented exit status.
 
-    SIGTERM (cron's timeout, ``systemctl stop``, ``kill``) unwinds like Ctrl-C: the
-    transaction rolls back, the working files and unfinished reports are removed."""
+    SIGTERM unwinds like Ctrl-C (``stops``): the transaction rolls back, the working files and
+    unfinished reports are removed. A stop that came once the import had committed is said
+    after the command's own output, which tells what was committed."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            with _terminable():
+            with stops.stoppable(), _said_after_the_commit():
                 return fn(*args, **kwargs)
         except PipelineError as exc:
             click.echo(f"Error: {exc}", err=True)
@@ -93,22 +93,12 @@ def _version() -> str:
 
 
 @contextmanager
-def _terminable() -> Iterator[None]:
-    """While a command runs, SIGTERM raises ``Terminated`` in the main thread (once: a second
-    SIGTERM during the clean-up is ignored, so the clean-up finishes)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-
-    def stop(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated()
-
-    before = signal.signal(signal.SIGTERM, stop)
+def _said_after_the_commit() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
+        if stop := stops.noted():
+            click.echo(f"{stop} came as the import committed: what it committed is said above.", err=True)
 
 
 def _os_error(exc: OSError) -> str:

@@ -22,9 +22,9 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline import memory
+from pipeline import memory, stops
 from pipeline.database import db, decide, ledger, load
-from pipeline.errors import AlreadyImported, PipelineError, Terminated
+from pipeline.errors import AlreadyImported, PipelineError
 from pipeline.options import Options
 from pipeline.rejects import assemble, report
 from pipeline.rejects.notifications import with_details
@@ -35,8 +35,6 @@ from pipeline.rows.spool import Spool
 from pipeline.rows.validate import Validator
 from pipeline.timings import Steps
 from schemas import PROFILES
-
-_STOPPED = {KeyboardInterrupt: "stopped by Ctrl-C", Terminated: "stopped by SIGTERM"}
 
 
 @dataclass
@@ -115,10 +113,8 @@ class Import:
         except BaseException as exc:
             self.pending.discard()
             if self.pending.committed and not isinstance(exc, PipelineError):
-                # Ctrl-C or SIGTERM after the commit: the data is in; say so, not "nothing committed".
-                raise self.pending.unpublished(
-                    self.run, _STOPPED.get(type(exc), type(exc).__name__)
-                ) from None
+                # After the commit (stops are held then): the data is in; say so, not "nothing committed".
+                raise self.pending.unpublished(self.run, type(exc).__name__) from None
             raise
         finally:
             if self.options.progress:
@@ -267,6 +263,7 @@ class Import:
     def finish(self, conn: Connection, trans) -> None:
         """Commit a succeeded run; roll back any other, then record it on its own."""
         if self.run.status == "succeeded":
+            stops.hold()  # from the commit on, a stop cannot undo anything: it is only noted
             with self.steps.timing("commit"):
                 trans.commit()
             self.pending.committed = True

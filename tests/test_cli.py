@@ -184,21 +184,22 @@ def test_reports_that_cannot_be_moved_after_the_commit_are_exit_5_and_can_be_wri
     assert len(rejects(out, "dependents")) == 19
 
 
-def test_sigterm_after_the_commit_says_the_run_committed_not_the_opposite(sqlite_url, tmp_path, monkeypatch):
-    from pipeline.errors import Terminated
-
+def test_a_failure_after_the_commit_says_the_run_committed_not_the_opposite(
+    sqlite_url, tmp_path, monkeypatch
+):
+    """(A stop after the commit is only noted: tests/test_stops.py.)"""
     invoke("customers", "load", SAMPLES / "customers.csv", "--db", sqlite_url)
 
-    def terminated(self, target):
-        raise Terminated()
+    def broken(self, target):
+        raise RuntimeError("cannot move")
 
     with monkeypatch.context() as patched:
-        patched.setattr(Path, "replace", terminated)  # the signal lands while the reports move
+        patched.setattr(Path, "replace", broken)  # while the reports move, after the commit
         result = invoke("import", SAMPLES / "dependents.csv", "--db", sqlite_url, "--as-of", AS_OF)
     ((run_id,),) = query(sqlite_url, "SELECT id FROM import_runs WHERE status = 'succeeded'")
     assert result.exit_code == 5
     assert result.stderr.startswith(f"Error: run {run_id} finished (succeeded), but its reports")
-    assert "(stopped by SIGTERM); `dependents report" in result.stderr
+    assert "(RuntimeError); `dependents report" in result.stderr
     assert "nothing was committed" not in result.stderr
     assert query(sqlite_url, "SELECT COUNT(*) FROM dependents") == [(14,)]
 

@@ -1,0 +1,72 @@
+"""Ctrl-C and SIGTERM. While a command runs they stop it: SIGINT raises KeyboardInterrupt,
+SIGTERM (cron's timeout, ``systemctl stop``, ``kill``) raises ``Terminated``, and the import
+unwinds, rolling back. From the moment an import commits they are only noted (``hold``): a
+stop can no longer undo anything, so the command finishes and says what it did, never
+"nothing was committed" for a run that committed."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pipeline.errors import Terminated
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+_noted: list[int] = []  # the stops that came while held, in order
+_process: list[bool] = []  # set by the console script: the process ends with the command
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # handlers live there only
+
+
+def _terminate(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM lets the clean-up finish
+    raise Terminated()
+
+
+def _note(signum, frame) -> None:
+    _noted.append(signum)
+
+
+@contextmanager
+def stoppable() -> Iterator[None]:
+    """While a command runs, Ctrl-C and SIGTERM stop it; afterwards, the handlers as before."""
+    if not _main_thread():
+        yield
+        return
+    before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    _noted.clear()
+    try:
+        yield
+    finally:
+        if _process:  # the command has said what it did: a stop now would only change the status
+            for s in STOP_SIGNALS:
+                signal.signal(s, signal.SIG_IGN)  # ignored, not handled: finalising Python resets handlers
+        else:
+            for s, handler in before.items():
+                signal.signal(s, signal.SIG_DFL if handler is None else handler)
+
+
+def whole_process() -> None:
+    """The command is the whole process (the console script): once it has run, stops are
+    ignored until the process exits, so its exit status stays the command's."""
+    _process.append(True)
+
+
+def hold() -> None:
+    """From now to the command's end, note a stop instead of raising it (the import is about
+    to commit: from the commit on, nothing can be undone)."""
+    if _main_thread():
+        for s in STOP_SIGNALS:
+            signal.signal(s, _note)
+
+
+def noted() -> str | None:
+    """The first stop that came while held ("Ctrl-C", "SIGTERM"), if any."""
+    return NAMES.get(_noted[0]) if _noted else None
