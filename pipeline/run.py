@@ -27,7 +27,7 @@ from pipeline.database import db, decide, ledger, load
 from pipeline.errors import AlreadyImported, PipelineError
 from pipeline.options import Options
 from pipeline.rejects import assemble, report
-from pipeline.rejects.notifications import with_details
+from pipeline.rejects.notifications import with_details, with_ragged
 from pipeline.rows import columns
 from pipeline.rows.normalise import normalise
 from pipeline.rows.read import Source, open_source
@@ -185,7 +185,9 @@ class Import:
         this method's own, so they are freed on return, not when the next chunk is read."""
         frame, failures = _check(chunk, self.cmap, self.validator, self.options)
         rejected = pd.Index(failures["row"].unique())
-        bad_customer = pd.Index(failures.loc[failures["code"].str.startswith("CUSTOMER_ID_"), "row"].unique())
+        # Rows the database cannot look at: no customer id to look up, or cells out of place.
+        unstaged = failures["code"].str.startswith("CUSTOMER_ID_") | failures["code"].eq("ROW_CELL_COUNT")
+        bad_customer = pd.Index(failures.loc[unstaged, "row"].unique())
         prepared = preparer.submit(self.loader.prepare, frame, rejected, bad_customer)
         self.spool.keep(chunk, failures)
         self.rule_rejected += len(rejected)
@@ -304,7 +306,8 @@ def _check(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One chunk's typed columns and its row-rule failures (row, code, details)."""
     frame = normalise(chunk, cmap, validator.profile, options.date_order)
-    return frame, with_details(validator.failures(frame), validator.details)
+    failures = with_details(validator.failures(frame), validator.details)
+    return frame, with_ragged(failures, chunk.attrs.get("ragged"))
 
 
 @contextmanager

@@ -338,3 +338,26 @@ def test_a_postgres_url_is_taken_as_postgresql(tmp_path):
     result = invoke("runs", "--db", "postgres://postgres:hunter2@127.0.0.1:1/test")
     assert result.exit_code == 4  # unreachable, as a PostgreSQL server on port 1 is
     assert result.stderr.startswith("Error: database postgres://postgres:***@127.0.0.1:1/test: ")
+
+
+def test_ragged_rows_among_good_ones_are_rejected_and_the_rest_loads(any_db, tmp_path):
+    invoke("customers", "load", write_csv(tmp_path / "c.csv", ["id"], [[CUSTOMER]]), "--db", any_db)
+    path = tmp_path / "d.csv"
+    lines = [",".join(HEADER), f"{CUSTOMER},Ann,Lee,2019-01-04,", f"{CUSTOMER},Bob,Lee,2019-01-05,,extra"]
+    lines += [f"{CUSTOMER},Cy", f"{CUSTOMER},Dee,Lee,2019-01-06,"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "r"
+    result = invoke("import", path, "--db", any_db, "--as-of", AS_OF, "--report-dir", out)
+    assert result.exit_code == 1, result.output
+    assert sorted(query(any_db, "SELECT first_name FROM dependents")) == [("Ann",), ("Dee",)]
+    notes = [json.loads(line) for line in (out / "d.notifications.jsonl").read_text().splitlines()]
+    assert [(n["row"], [x["code"] for x in n["notifications"]]) for n in notes] == [
+        (3, ["ROW_CELL_COUNT"]),
+        (4, ["ROW_CELL_COUNT"]),
+    ]
+    assert [n["notifications"][0]["additionalData"] for n in notes] == [
+        {"expected": 5, "found": 6},
+        {"expected": 5, "found": 2},
+    ]
+    with (out / "d.rejects.csv").open(encoding="utf-8-sig") as fh:
+        assert [r["firstName"] for r in csv.DictReader(fh)] == ["Bob", "Cy"]  # the cells as read

@@ -36,6 +36,25 @@ def with_details(failures: pd.DataFrame, details: dict[str, dict[str, Any]]) -> 
     return failures.assign(details=failures["code"].map(text).fillna("{}").astype("str"))
 
 
+def with_ragged(failures: pd.DataFrame, ragged: dict[int, tuple[int, int]] | None) -> pd.DataFrame:
+    """A chunk's failures with its ragged rows' (more or fewer cells than the header): each such
+    row gets ``ROW_CELL_COUNT`` alone, since its cells may not be where the header says."""
+    if not ragged:
+        return failures
+    rows = pd.Series(list(ragged), dtype="int64")
+    expected = pd.Series([e for e, _ in ragged.values()], dtype="int64")
+    found = pd.Series([f for _, f in ragged.values()], dtype="int64")
+    own = pd.DataFrame(
+        {
+            "row": rows,
+            "code": "ROW_CELL_COUNT",
+            "details": json_objects({"expected": expected, "found": found}),
+        }
+    )
+    kept = failures[~failures["row"].isin(rows)]
+    return pd.concat([kept, own.astype(kept.dtypes.to_dict())], ignore_index=True)
+
+
 def notification(code: str, details: dict[str, Any]) -> dict[str, Any]:
     entry = BY_CODE[code]
     return {

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -187,15 +188,14 @@ def _sniff_delimiter(sample: str) -> str:
 
 
 def _csv_chunks(src: Source, size: int) -> Iterator[pd.DataFrame]:
-    bad: list[pacsv.InvalidRow] = []
+    open_quote: list[pacsv.InvalidRow] = []
     try:
-        yield from _csv_batches(src, size, bad)
+        yield from _csv_batches(src, size, open_quote)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        if bad:
-            row = bad[0]
+        if open_quote:
             raise FileError(
-                f"{src.path.name}: row {row.number} has {row.actual_columns} cells but the header has "
-                f"{row.expected_columns}"
+                f"{src.path.name}: row {open_quote[0].number} opens a quote that is never closed "
+                "(it would take in the rest of the file)"
             ) from None
         if "straddl" in str(exc):  # one row does not fit in the reader's block
             raise FileError(
@@ -205,10 +205,52 @@ def _csv_chunks(src: Source, size: int) -> Iterator[pd.DataFrame]:
         raise FileError(f"{src.path.name}: cannot parse the CSV ({_first_words(exc)})") from None
 
 
-def _csv_batches(src: Source, size: int, bad: list) -> Iterator[pd.DataFrame]:
+class _Rows:
+    """Sheet row numbers for the rows the reader yields, and the ragged rows it skipped (more
+    or fewer cells than the header), which go back among them as rows of their own, cut or
+    padded to the header, with how many cells they had (``frame.attrs["ragged"]``)."""
+
+    def __init__(self, src: Source):
+        self.delimiter, self.width = src.delimiter or ",", len(src.headers)
+        self.next = 2  # the header is row 1 in a spreadsheet program
+        self.skipped: list[pacsv.InvalidRow] = []
+
+    def frame(self, table: pa.Table, last: bool = False) -> pd.DataFrame:
+        """``table``'s rows numbered, with the ragged rows among them (all that are left, if
+        ``last``). Without a ragged row, the usual case, the numbers are one range."""
+        n = table.num_rows
+        if not self.skipped:
+            numbers = pd.RangeIndex(self.next, self.next + n, name="row")
+            self.next += n
+            return drop_blank(_frame(table, numbers))
+        skipped = np.array([r.number for r in self.skipped])
+        good = np.setdiff1d(np.arange(self.next, self.next + n + len(skipped)), skipped)[:n]
+        end = np.inf if last else (good[-1] if n else self.next - 1)
+        mine = [r for r in self.skipped if r.number <= end]
+        self.skipped = [r for r in self.skipped if r.number > end]
+        self.next = int(max(good[-1] if n else 0, mine[-1].number if mine else 0, self.next - 1)) + 1
+        frame = pd.concat([_frame(table, pd.Index(good, name="row")), self._ragged(mine)]).sort_index()
+        frame.attrs["ragged"] = {r.number: (r.expected_columns, r.actual_columns) for r in mine}
+        return drop_blank(frame)
+
+    def _ragged(self, rows: list[pacsv.InvalidRow]) -> pd.DataFrame:
+        pad = [""] * self.width
+        cells = [(next(csv.reader([r.text], delimiter=self.delimiter), []) + pad)[: self.width] for r in rows]
+        frame = pd.DataFrame(
+            cells, columns=range(self.width), index=pd.Index([r.number for r in rows], name="row")
+        )
+        return frame.astype("str")
+
+
+def _csv_batches(src: Source, size: int, open_quote: list) -> Iterator[pd.DataFrame]:
+    rows = _Rows(src)
+
     def on_bad_row(row: pacsv.InvalidRow) -> str:
-        bad.append(row)
-        return "error"
+        if row.text.count('"') % 2:  # a quote opened and never closed: the rest of the file is in it
+            open_quote.append(row)
+            return "error"
+        rows.skipped.append(row)
+        return "skip"
 
     codec = _python_codec(src.encoding or "utf-8")
     reader = pacsv.open_csv(
@@ -227,7 +269,6 @@ def _csv_batches(src: Source, size: int, bad: list) -> Iterator[pd.DataFrame]:
             quoted_strings_can_be_null=False,
         ),
     )
-    first_row = 2  # the header is row 1 in a spreadsheet program
     pending: list[pa.RecordBatch] = []
     waiting = 0
     for batch in reader:
@@ -235,12 +276,11 @@ def _csv_batches(src: Source, size: int, bad: list) -> Iterator[pd.DataFrame]:
         waiting += batch.num_rows
         while waiting >= size:
             table = pa.Table.from_batches(pending)
-            yield _frame(table.slice(0, size), first_row)
-            first_row += size
+            yield rows.frame(table.slice(0, size))
             rest = table.slice(size)
             pending, waiting = rest.to_batches(), rest.num_rows
-    if waiting:
-        yield _frame(pa.Table.from_batches(pending), first_row)
+    if waiting or rows.skipped:
+        yield rows.frame(pa.Table.from_batches(pending, schema=reader.schema), last=True)
 
 
 def _arrow_names(headers: list[str]) -> list[str]:
@@ -252,11 +292,11 @@ def _first_words(exc: Exception) -> str:
     return ":".join(text).strip()[:80]
 
 
-def _frame(table: pa.Table, first_row: int) -> pd.DataFrame:
+def _frame(table: pa.Table, numbers: pd.Index) -> pd.DataFrame:
     frame = table.to_pandas()
     frame.columns = range(frame.shape[1])
-    frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
-    return drop_blank(frame)
+    frame.index = numbers
+    return frame
 
 
 def drop_blank(frame: pd.DataFrame) -> pd.DataFrame:

@@ -100,13 +100,30 @@ def test_quoted_fields_with_embedded_newlines_keep_row_numbers(tmp_path):
     assert list(frame.index) == [2, 4]  # the blank record (row 3) is skipped, numbers kept
 
 
-def test_a_row_with_too_many_cells_names_its_row_not_its_content(tmp_path):
+@pytest.mark.parametrize("size", [1, 2, 3, 1000])
+def test_a_row_with_more_or_fewer_cells_is_a_row_of_its_own_and_numbers_hold(tmp_path, size):
+    """Ragged rows come back among the others, cut or padded to the header, with their cell
+    counts; every row keeps the number a spreadsheet shows, across chunk boundaries."""
     path = tmp_path / "in.csv"
-    path.write_text("a,b\n1,2\nsecret-ssn-123456789,2,3\n", encoding="utf-8")
+    path.write_text('a,b\n1,2\nx,2,3\n"q\nq",4\nlone\n5,6\n7,8,9,10\n', encoding="utf-8")
+    chunks = list(open_source(path).chunks(size))
+    frame = pd.concat(chunks)
+    assert list(frame.index) == [2, 3, 4, 5, 6, 7]
+    assert frame.loc[3].tolist() == ["x", "2"] and frame.loc[5].tolist() == ["lone", ""]
+    assert frame.loc[4].tolist() == ["q\nq", "4"]
+    ragged = {k: v for c in chunks for k, v in c.attrs.get("ragged", {}).items()}
+    assert ragged == {3: (2, 3), 5: (2, 1), 7: (2, 4)}
+
+
+def test_a_quote_left_open_refuses_the_file_naming_the_row_it_opened_in(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text('a,b\n1,2\n"secret-ssn-123456789,2\n3,4\n5,6\n', encoding="utf-8")
     with pytest.raises(FileError) as err:
         cells(path)
-    assert "row 3 has 3 cells but the header has 2" in str(err.value)
-    assert "secret" not in str(err.value)
+    assert (
+        str(err.value)
+        == "in.csv: row 3 opens a quote that is never closed (it would take in the rest of the file)"
+    )
 
 
 def test_chunks_are_bounded_and_numbered_across_boundaries(tmp_path):
