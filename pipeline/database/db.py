@@ -7,6 +7,7 @@ exactly what SQLAlchemy reads.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -144,7 +145,9 @@ def engine_for(url: str) -> Engine:
     if problem := dialect.check_url(parsed):
         raise UsageError(f"database {masked(url)}: {problem}")
     try:
-        engine = sa.create_engine(dialect.engine_url(parsed), connect_args=dialect.connect_args())
+        engine = sa.create_engine(
+            dialect.engine_url(parsed), connect_args=dialect.connect_args(), hide_parameters=True
+        )
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise UsageError(f"database {masked(url)}: {exc}") from None
     dialect.tune(engine)
@@ -211,13 +214,31 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
 
 
 def _first_line(exc: BaseException) -> str:
-    """The driver's headline only: PostgreSQL's DETAIL lines and MySQL's duplicate-entry text
-    quote row values (PII)."""
+    """The driver's headline only, with any quoted text that is not one of the importer's own
+    names withheld: PostgreSQL's DETAIL lines, its "invalid input syntax ...: "<value>"" and
+    MySQL's duplicate-entry text quote row values (PII)."""
     text = str(exc).strip().splitlines()
     head = text[0] if text else type(exc).__name__
     if "Duplicate entry" in head or "Key (" in head or "UNIQUE constraint" in head:
         return "a unique constraint was violated"
-    return head[:300]
+    return _QUOTED.sub(_ours_or_withheld, head)[:300]
+
+
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'|`[^`]*`")
+_OURS = {
+    *metadata.tables,
+    *(c.name for t in metadata.tables.values() for c in t.columns),
+    *(i.name for t in metadata.tables.values() for i in t.indexes),
+}
+
+
+def _ours_or_withheld(found: re.Match) -> str:
+    quoted = found.group()
+    return (
+        quoted
+        if quoted[1:-1] in _OURS or quoted[1:-1].startswith("dependents_")
+        else quoted[0] + "…" + quoted[-1]
+    )
 
 
 def _constraint(exc: IntegrityError) -> str:

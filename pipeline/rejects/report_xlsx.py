@@ -12,6 +12,7 @@ thousands of rejected rows, so they are built a column at a time
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -139,20 +140,30 @@ class RejectsXlsx:
         self.comments.add(rows[row[starts]], FIRST_INPUT_COLUMN + column[starts], texts)
 
     def close(self, run: Run, counts: Counter, include_pii: bool) -> None:
-        if self.columns is None:
-            self._start(pd.DataFrame(columns=list(REPORT_COLUMNS)))
-        last = get_column_letter(len(self.columns))
-        self.sheet.auto_filter.ref = f"A1:{last}{self.rows + 1}"
-        self._summary(run, counts, include_pii)
-        with open_private(self.path, "wb") as fh:
-            _save(self.book, fh)
+        try:
+            if self.columns is None:
+                self._start(pd.DataFrame(columns=list(REPORT_COLUMNS)))
+            last = get_column_letter(len(self.columns))
+            self.sheet.auto_filter.ref = f"A1:{last}{self.rows + 1}"
+            self._summary(run, counts, include_pii)
+            with open_private(self.path, "wb") as fh:
+                _save(self.book, fh)
+        except BaseException:
+            self.abandon()  # nothing left half-open for the garbage collector
+            raise
 
     def abandon(self) -> None:
-        """The rows streamed so far (in a 0600 file beside the workbook) go; no workbook is written."""
+        """The rows streamed so far (in a 0600 file beside the workbook) go; no workbook is
+        written. Every sheet's writer is closed here, so none is left to the garbage collector."""
         if self._sheet_data is not None:
             self._sheet_data.close()
-            self.sheet._writer.close()
-            self.sheet._writer.cleanup()
+        for ws in self.book.worksheets if self.book is not None else ():
+            for stream in (getattr(ws, "_rows", None), getattr(ws, "_writer", None)):
+                if stream is not None:
+                    with contextlib.suppress(Exception):  # stopped halfway, it may refuse to close
+                        stream.close()
+            with contextlib.suppress(AttributeError, OSError, ValueError):  # its file may be gone already
+                ws._writer.cleanup()
         self.book = None
 
     def _header(self, name: str) -> WriteOnlyCell:
@@ -203,7 +214,10 @@ def _save(book: Workbook, fh) -> None:
     """openpyxl's ``save_workbook``, deflating at level 1 instead of 6: a third of the time
     for a slightly larger file."""
     book.properties.modified = datetime.now(UTC).replace(tzinfo=None)
-    _Writer(book, ZipFile(fh, "w", ZIP_DEFLATED, allowZip64=True, compresslevel=1)).save()
+    # Closed however the writing ends, before ``fh`` is: a zip left to the garbage collector
+    # would try to finish itself on a closed file ("Exception ignored" on a stop).
+    with ZipFile(fh, "w", ZIP_DEFLATED, allowZip64=True, compresslevel=1) as archive:
+        _Writer(book, archive).write_data()
 
 
 class _Writer(ExcelWriter):

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from pipeline.database import arrow, bulk, db
 from pipeline.database.dialects import mysql, postgresql, sqlite
-from tests.helpers import database, query
+from tests.helpers import C1, database, query
 
 TRICKY = [
     'Comma, "quoted" name',
@@ -186,3 +186,23 @@ def test_sqlite_takes_many_rows_a_statement_and_the_rest_one_by_one(tmp_path):
     engine.dispose()
     stored = query(url, "SELECT id, first_name FROM customers ORDER BY rowid")
     assert stored == list(zip(frame["id"], names, strict=True))
+
+
+def test_mariadb_sessions_are_strict_whatever_the_server_says():
+    """A server configured to cut over-long values in silence still refuses them here."""
+    from tests.helpers import server_url
+
+    url = server_url("mariadb")
+    engine = db.engine_for(url)
+    with engine.connect() as conn:
+        assert "STRICT_ALL_TABLES" in conn.exec_driver_sql("SELECT @@SESSION.sql_mode").scalar()
+        server = conn.exec_driver_sql("SELECT @@GLOBAL.sql_mode").scalar()
+        conn.exec_driver_sql("SET GLOBAL sql_mode = ''")  # as a lax server would have it
+    row = {"id": C1, "phone": "9" * 51, "created_at": datetime(2026, 1, 1)}
+    try:
+        with engine.connect() as fresh, pytest.raises(sa.exc.DataError):  # a new session: strict again
+            fresh.execute(db.customers.insert(), row)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SET GLOBAL sql_mode = :m"), {"m": server})
+        engine.dispose()

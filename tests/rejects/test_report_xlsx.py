@@ -134,3 +134,23 @@ def test_rows_stream_into_a_private_file_beside_the_workbook_and_go_with_it(tmp_
         ["in.rejects.xlsx", "in.rejects.csv", "in.notifications.jsonl"]
     )
     assert load_workbook(path)["Rejects"].max_row == 4
+
+
+def test_a_stop_while_the_workbook_is_saved_leaves_nothing_for_the_garbage_collector(tmp_path, monkeypatch):
+    """A zip left open when its file closed used to print "Exception ignored" as it was collected."""
+    import gc
+    import sys
+
+    from pipeline.errors import Terminated
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    def stopped(self):
+        raise Terminated()
+
+    monkeypatch.setattr(report_xlsx._Writer, "write_data", stopped)
+    with pytest.raises(Terminated):
+        _written(tmp_path, [_frame(_random_cells(3), [["firstName"]] * 3)])
+    gc.collect()
+    assert unraisable == []

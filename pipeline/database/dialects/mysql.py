@@ -10,13 +10,17 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from pymysql.constants import CLIENT
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine
 
 from pipeline.database import arrow
 from pipeline.database.dialects.base import Dialect, Prepared
 from pipeline.errors import DatabaseError
 
 LOCK_NAME = "dependents_import"
+# Whatever the server's configuration: a value that does not fit is an error, never cut or
+# turned into a zero date in silence.
+SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 
 
 class MySQL(Dialect):
@@ -40,6 +44,13 @@ class MySQL(Dialect):
     def connect_args(self) -> dict[str, Any]:
         # local_infile: the bulk path (``LOAD DATA LOCAL``) sends files this process writes itself.
         return {"connect_timeout": 10, "charset": "utf8mb4", "local_infile": True}
+
+    def tune(self, engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
+        def on_connect(dbapi_conn, _record) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute(f"SET SESSION sql_mode = '{SQL_MODE}'")
+            cur.close()
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         import pymysql

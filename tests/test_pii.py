@@ -1,0 +1,101 @@
+"""PII canaries: a unique SSN, email and phone ride on rows that take every path (each kind
+of row rule, a database rule, an accepted row) through every outcome (committed, dry run,
+aborted by the reject-rate guard, a database failure that quotes values, an internal error).
+Then everything the import leaves behind is searched: none of the three may appear on the
+terminal, in a details file, the summary, the notifications, the ledger or a leftover
+temporary file, and the SSN nowhere in the reports, where the README says it is masked."""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import AS_OF, C1, customers_csv, invoke, query, write_csv
+
+SSN, EMAIL, PHONE = "918-27-3645", "canary.x7q@example.org", "0825550199"
+CANARIES = (SSN, EMAIL, PHONE)
+HEADER = ["customerId", "firstName", "lastName", "birthDate", "ssn", "email", "phone"]
+STRANGER = "99999999-9999-4999-8999-999999999999"
+ROWS = [
+    [C1, "Ann", "Lee", "2019-01-04", SSN, EMAIL, PHONE],  # accepted
+    [C1, "", "Lee", "2019-01-05", SSN, EMAIL, PHONE],  # FIRST_NAME_REQUIRED
+    [C1, "Bo", "Lee", "2019-01-06", SSN + "99", "canary@@x7q", PHONE],  # SSN_INVALID, EMAIL_INVALID
+    [STRANGER, "Cy", "Lee", "2019-01-07", SSN, EMAIL, PHONE],  # CUSTOMER_NOT_FOUND
+]
+IN_CELLS = (EMAIL, PHONE, "canary@@x7q")  # what the rejects CSV and workbook show, as typed
+
+
+def left_behind(root: Path) -> dict[str, str]:
+    """Every file under ``root`` as text (a workbook's parts unzipped)."""
+    found = {}
+    for path in root.rglob("*"):
+        if path.is_file() and path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as zf:
+                found[str(path)] = "".join(zf.read(n).decode("utf-8", "replace") for n in zf.namelist())
+        elif (path.is_file() and path.suffix != ".db" and path.suffix != ".csv") or path.name.endswith(
+            ".rejects.csv"
+        ):
+            found[str(path)] = path.read_text(encoding="utf-8", errors="replace")
+    return found
+
+
+def broken(*args, **kwargs):
+    raise RuntimeError(f"bug near {SSN} {EMAIL} {PHONE}")
+
+
+OUTCOMES = {
+    "committed": ([], None, 1),
+    "dry run": (["--dry-run"], None, 1),
+    "aborted": (["--max-reject-rate", "0.1"], None, 3),
+    "internal error": ([], "bug", 70),
+}
+CASES = [(kind, *case) for kind in ("sqlite", "postgres") for case in OUTCOMES.values()]
+CASES.append(("postgres", [], "quote", 4))  # a database failure whose message quotes a value
+IDS = [f"{kind}-{name}" for kind in ("sqlite", "postgres") for name in OUTCOMES] + ["postgres-quoting"]
+
+
+@pytest.mark.parametrize(("kind", "extra", "fault", "status"), CASES, ids=IDS)
+def test_no_canary_where_the_readme_says_it_is_not(
+    kind, extra, fault, status, tmp_path, monkeypatch, request
+):
+    from pipeline.database import decide
+    from pipeline.rows.validate import Validator
+
+    url = request.getfixturevalue("sqlite_url" if kind == "sqlite" else "pg_url")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    if fault == "bug":
+        monkeypatch.setattr(Validator, "failures", broken)
+    if fault == "quote":  # a statement PostgreSQL refuses with the value in its message
+        monkeypatch.setattr(
+            decide, "UNKNOWN_CUSTOMERS", decide.UNKNOWN_CUSTOMERS + " OR CAST(s.email AS integer) > 0"
+        )
+    invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1]), "--db", url)
+    path = write_csv(tmp_path / "d.csv", HEADER, ROWS)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = invoke("import", path, "--db", url, "--as-of", AS_OF, "--report-dir", out, *extra)
+    assert result.exit_code == status, result.output
+    for canary in (*CANARIES, "canary@@x7q"):
+        assert canary not in result.output
+    for where, text in left_behind(tmp_path / "out").items() | left_behind(tmp_path / "tmp").items():
+        assert SSN not in text, where
+        if not where.endswith((".rejects.csv", ".rejects.xlsx")):
+            assert not any(c in text for c in IN_CELLS), where
+    ledger = " ".join(str(m) for (m,) in query(url, "SELECT message FROM import_runs"))
+    assert not any(c in ledger for c in (*CANARIES, *IN_CELLS))
+    assert not list((tmp_path / "tmp").iterdir())  # the spool is gone however the run ended
+    if status == 1 and not extra:
+        stored = query(url, "SELECT ssn, email, phone FROM dependents")
+        assert stored == [(SSN, EMAIL, PHONE)]  # where it belongs
+
+
+def test_the_reports_show_ssns_in_full_only_when_asked(sqlite_url, tmp_path):
+    invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1]), "--db", sqlite_url)
+    path = write_csv(tmp_path / "d.csv", HEADER, ROWS)
+    out = tmp_path / "out"
+    invoke("import", path, "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", out, "--include-pii")
+    assert SSN in (out / "d.rejects.csv").read_text(encoding="utf-8-sig")
