@@ -1,5 +1,8 @@
 """The first schema: customers, dependents, the run ledger and its rejected rows.
 
+Spelled out here, not taken from ``db.metadata``: a revision must keep making the schema of
+its day when the code's tables change (``test_migrate`` holds the head to the code).
+
 Revision ID: 0001
 Revises:
 """
