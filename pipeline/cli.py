@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from pipeline import progress, summary
 from pipeline import run as run_lib
 from pipeline.database import customers as customers_lib
-from pipeline.database import db, decide, indexes, ledger, migrate
+from pipeline.database import db, decide, dialects, indexes, ledger, migrate
 from pipeline.errors import UsageError, shown
 from pipeline.guard import friendly
 from pipeline.options import CHUNK_SIZE
@@ -49,6 +49,21 @@ class IsoDate(click.ParamType):
             if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
                 self.fail(f"{value} is not a real date", param, ctx)
             self.fail(f"{value!r} is not a date in YYYY-MM-DD form", param, ctx)
+
+
+UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+class Bytes(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        found = re.fullmatch(r"\s*(\d+)\s*([KMG]?)I?B?\s*", str(value).upper())
+        if not found:
+            self.fail(f"{value!r} is not a size (a number of bytes, or with K, M or G)", param, ctx)
+        return int(found.group(1)) * UNITS[found.group(2)]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,6 +103,11 @@ def cli() -> None:
 )
 @click.option("--delimiter", help="CSV delimiter.  [default: sniffed from , ; or tab]")
 @click.option("--sheet", help="XLSX sheet name.  [default: the first sheet]")
+@click.option(
+    "--max-unpacked-size",
+    type=Bytes(),
+    help="Refuse a workbook whose parts would unpack to more than this (e.g. 2G, 500M).  [default: 1G]",
+)
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
@@ -180,6 +200,9 @@ def db_status(db_url: str) -> None:
     """Say which schema revision the database is at."""
     engine = db.engine_for(db_url)
     try:
+        if not dialects.of(engine).exists(engine.url):
+            click.echo(f"{db.masked(db_url)}: there is no such database yet (`dependents db init` makes one)")
+            return
         with db.errors(db_url), engine.connect() as conn:
             found = migrate.state(conn)
     finally:
@@ -274,11 +297,12 @@ def runs_show(run_id: str, db_url: str) -> None:
 
 @contextmanager
 def _connect(db_url: str) -> Iterator[Connection]:
-    """A connection whose errors read as one line naming the database."""
+    """A connection for a command that only reads (it never creates a database), whose errors
+    read as one line naming the database."""
     engine = db.engine_for(db_url)
     try:
         with db.errors(db_url):
-            db.ensure_schema(engine)
+            db.ensure_schema(engine, create=False)
             with engine.connect() as conn:
                 yield conn
     finally:

@@ -30,6 +30,7 @@ class Options:
     encoding: str | None = None
     delimiter: str | None = None
     sheet: str | None = None
+    max_unpacked_size: int | None = None  # a workbook's parts, unpacked; ``None``: the default
     chunk_size: int = CHUNK_SIZE
     report_dir: Path | None = None
     dry_run: bool = False

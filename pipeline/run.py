@@ -284,7 +284,12 @@ def _connect_and_open(url: str, path: Path, options: Options) -> tuple[Engine, S
     database error is raised before a file error, as when they ran one after the other."""
     with ThreadPoolExecutor(1, thread_name_prefix="open") as opener:
         opened = opener.submit(
-            open_source, path, encoding=options.encoding, delimiter=options.delimiter, sheet=options.sheet
+            open_source,
+            path,
+            encoding=options.encoding,
+            delimiter=options.delimiter,
+            sheet=options.sheet,
+            max_unpacked=options.max_unpacked_size,
         )
         engine = db.engine_for(url)
         try:

@@ -361,3 +361,17 @@ def test_ragged_rows_among_good_ones_are_rejected_and_the_rest_loads(any_db, tmp
     ]
     with (out / "d.rejects.csv").open(encoding="utf-8-sig") as fh:
         assert [r["firstName"] for r in csv.DictReader(fh)] == ["Bob", "Cy"]  # the cells as read
+
+
+@pytest.mark.parametrize(
+    "args", [["runs"], ["runs", "show", "abcdefgh"], ["report", "abcdefgh"], ["db", "status"]], ids=" ".join
+)
+def test_a_command_that_only_reads_never_creates_a_database(tmp_path, args):
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    result = invoke(*args, "--db", url)
+    assert not (tmp_path / "none.db").exists()
+    if args == ["db", "status"]:
+        assert result.exit_code == 0 and "there is no such database yet" in result.stdout
+    else:
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1
+        assert "there is no such database (nothing imported yet)" in result.stderr

@@ -169,12 +169,17 @@ def init(engine: Engine) -> tuple[migrate.State, migrate.State]:
     return migrate.upgrade(engine)
 
 
-def ensure_schema(engine: Engine) -> None:
+def ensure_schema(engine: Engine, create: bool = True) -> None:
     """Refuse a database whose schema is not this importer's; SQLite databases are created on
-    first use, a server database must be ``db init``-ed."""
+    first use (unless ``create`` is false: a command that only reads never creates one), a
+    server database must be ``db init``-ed."""
+    if not create and not dialects.of(engine).exists(engine.url):
+        raise UsageError(
+            f"database {masked(str(engine.url))}: there is no such database (nothing imported yet)"
+        )
     with engine.connect() as conn:
         found = migrate.state(conn)
-    if found.empty and dialects.of(engine).creates_tables_on_first_use:
+    if found.empty and create and dialects.of(engine).creates_tables_on_first_use:
         init(engine)
     elif found.revision != migrate.HEAD:
         raise migrate.SchemaBehind(f"database {masked(str(engine.url))}: {found.describe()}")

@@ -73,9 +73,15 @@ class Source:
 
 
 def open_source(
-    path: Path, *, encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None
+    path: Path,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+    max_unpacked: int | None = None,
 ) -> Source:
-    """Open ``path`` as CSV or XLSX (by its suffix) and read its header; FileError if it cannot."""
+    """Open ``path`` as CSV or XLSX (by its suffix) and read its header; FileError if it cannot.
+    ``max_unpacked``: the most bytes a workbook may unpack to (``workbook.MAX_UNPACKED``)."""
     path = Path(path)
     if path.is_dir():
         raise FileError(f"{path}: is a folder, not a file")
@@ -84,7 +90,7 @@ def open_source(
     if path.suffix.lower() in XLSX_SUFFIXES:
         from pipeline.rows import workbook
 
-        return workbook.open_xlsx(path, sheet)
+        return workbook.open_xlsx(path, sheet, max_unpacked or workbook.MAX_UNPACKED)
     if path.suffix.lower() in {".xls", ".ods", ".numbers"}:
         raise FileError(f"{path.name}: {path.suffix} files are not read; save the sheet as .xlsx or .csv")
     if sheet is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from itertools import islice
@@ -16,13 +17,14 @@ from pipeline.rows.read import Source, drop_blank, sha256_of, stat_of
 
 OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # the compound-file header of .xls and encrypted .xlsx
 MAX_XLSX_RATIO = 200  # zip bombs compress thousands of times over; real sheets 5-20x
-MAX_XLSX_UNCOMPRESSED = 2 << 30  # 2 GiB of XML is far beyond Excel's 1,048,576 rows
+MAX_UNPACKED = 1 << 30  # bytes: a full sheet of Excel's 1,048,576 rows unpacks to far less
+PROLOG = 64 * 1024  # bytes of each XML part read for a DOCTYPE, which must precede its root
 
 
-def open_xlsx(path: Path, sheet: str | None) -> Source:
+def open_xlsx(path: Path, sheet: str | None, max_unpacked: int = MAX_UNPACKED) -> Source:
     before = stat_of(path)
     size, digest = sha256_of(path)
-    _check_zip(path)
+    _check_zip(path, max_unpacked)
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
@@ -59,8 +61,9 @@ def _from_column_a(rows: Iterator[list[object]], lead: int) -> Iterator[list[obj
     return (blanks + r for r in rows)
 
 
-def _check_zip(path: Path) -> None:
-    """Refuse what is not an XLSX, and zip bombs, before any XML is parsed."""
+def _check_zip(path: Path, max_unpacked: int) -> None:
+    """Refuse what is not an XLSX, zip bombs (by the sizes its directory declares) and XML
+    that declares a DOCTYPE (no entity is ever expanded or fetched), before any XML is parsed."""
     if not zipfile.is_zipfile(path):
         with path.open("rb") as fh:
             if fh.read(8) == OLE_MAGIC:  # Excel wraps a password-protected workbook in OLE
@@ -72,12 +75,35 @@ def _check_zip(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+            unpacked = sum(i.file_size for i in infos)
+            packed = sum(i.compress_size for i in infos) or 1
+            if unpacked > max_unpacked or unpacked / packed > MAX_XLSX_RATIO:
+                raise FileError(
+                    f"{path.name}: the workbook would unpack to {unpacked:,} bytes, {unpacked / packed:,.0f} "
+                    f"times its size (at most {max_unpacked:,} bytes and {MAX_XLSX_RATIO} times, "
+                    "--max-unpacked-size); refused as unsafe"
+                )
+            for info in infos:
+                if info.filename.endswith((".xml", ".rels")) and _declares_doctype(zf, info):
+                    raise FileError(
+                        f"{path.name}: its part {shown(info.filename)} declares a DOCTYPE; refused "
+                        "(a workbook needs none, and entities are never expanded)"
+                    )
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        NotImplementedError,
+        EOFError,
+        ValueError,
+        OSError,
+    ) as exc:
         raise FileError(f"{path.name}: the workbook is damaged ({type(exc).__name__})") from None
-    unpacked = sum(i.file_size for i in infos)
-    packed = sum(i.compress_size for i in infos) or 1
-    if unpacked > MAX_XLSX_UNCOMPRESSED or unpacked / packed > MAX_XLSX_RATIO:
-        raise FileError(f"{path.name}: the workbook unpacks to {unpacked:,} bytes; refused as unsafe")
+
+
+def _declares_doctype(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    with zf.open(info) as part:
+        return b"<!doctype" in part.read(PROLOG).lower()
 
 
 def chunks(src: Source, size: int) -> Iterator[pd.DataFrame]:

@@ -247,3 +247,41 @@ def test_missing_and_empty_files(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(FileError, match="the file is empty"):
         open_source(tmp_path / "empty.csv")
+
+
+def _stored_zip(path: Path, parts: dict[str, bytes]) -> Path:
+    """A zip whose parts are stored, not deflated: its ratio is 1, only its size counts."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(("limit", "refused"), [(10_000, False), (9_999, True)])
+def test_a_workbook_unpacking_past_the_set_size_is_refused_before_it_is_parsed(tmp_path, limit, refused):
+    path = _stored_zip(tmp_path / "w.xlsx", {"xl/worksheets/sheet1.xml": b"0" * 10_000})
+    if refused:
+        with pytest.raises(FileError, match=r"would unpack to 10,000 bytes.*at most 9,999 bytes"):
+            open_source(path, max_unpacked=limit)
+    else:  # past the size check: calamine is what refuses this one (it is no real workbook)
+        with pytest.raises(FileError, match="cannot read the workbook"):
+            open_source(path, max_unpacked=limit)
+
+
+def test_a_workbook_part_declaring_a_doctype_is_refused(tmp_path):
+    lol = b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><worksheet>&lol;</worksheet>'
+    path = _stored_zip(
+        tmp_path / "w.xlsx", {"[Content_Types].xml": b"<Types/>", "xl/worksheets/sheet1.xml": lol}
+    )
+    with pytest.raises(FileError, match=r"w.xlsx: its part xl/worksheets/sheet1.xml declares a DOCTYPE"):
+        open_source(path)
+
+
+def test_max_unpacked_size_takes_units(sqlite_url, tmp_path):
+    from tests.helpers import invoke
+
+    path = _stored_zip(tmp_path / "w.xlsx", {"xl/worksheets/sheet1.xml": b"0" * 2048})
+    result = invoke("import", path, "--db", sqlite_url, "--max-unpacked-size", "1k")
+    assert result.exit_code == 2 and "at most 1,024 bytes" in result.stderr
+    bad = invoke("import", path, "--db", sqlite_url, "--max-unpacked-size", "lots")
+    assert bad.exit_code == 2 and "'lots' is not a size" in bad.stderr

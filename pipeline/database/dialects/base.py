@@ -73,6 +73,10 @@ class Dialect:
     def connect_args(self) -> dict[str, Any]:
         return {}
 
+    def exists(self, url: URL) -> bool:
+        """Whether the database is there to read, without creating it."""
+        return True
+
     def tune(self, engine: Engine) -> None:
         """Session settings every connection of ``engine`` gets."""
 

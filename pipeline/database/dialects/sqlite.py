@@ -7,11 +7,12 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import chain, islice
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 from pipeline.database import arrow, indexes
 from pipeline.database.dialects.base import ACCEPTED, Dialect, Prepared
@@ -85,6 +86,10 @@ class SQLite(Dialect):
 
     def connect_args(self) -> dict[str, Any]:
         return {"timeout": 60}
+
+    def exists(self, url: URL) -> bool:
+        """A file database is there when its file is (connecting would create it)."""
+        return not url.database or url.database == ":memory:" or Path(url.database).exists()
 
     def tune(self, engine: Engine) -> None:
         """WAL and one writer at a time: ``BEGIN IMMEDIATE`` takes the write lock up front, so
