@@ -54,8 +54,11 @@ def friendly(fn):
             click.echo("Terminated: nothing was committed.", err=True)
             sys.exit(143)
         except Exception as exc:  # a bug: never a traceback on the terminal
-            where = _details_file(exc, kwargs.get("report_dir"))
-            click.echo(f"internal error: {type(exc).__name__}; details in {where}", err=True)
+            try:
+                details = f"details in {_details_file(exc, kwargs.get('report_dir'))}"
+            except OSError as why:  # the folder cannot be written either
+                details = f"no details file ({_os_error(why)})"
+            click.echo(f"internal error: {type(exc).__name__}; {details}", err=True)
             sys.exit(INTERNAL_ERROR)
 
     return wrapper

@@ -32,7 +32,7 @@ from pipeline.rows import columns
 from pipeline.rows.normalise import normalise
 from pipeline.rows.read import Source, open_source
 from pipeline.rows.spool import Spool
-from pipeline.rows.validate import Validator
+from pipeline.rows.validate import Validator, long_cells
 from pipeline.timings import Steps
 from schemas import PROFILES
 
@@ -184,6 +184,9 @@ class Import:
         """Check a chunk, hand it to be prepared for the database and spool it. Its frames are
         this method's own, so they are freed on return, not when the next chunk is read."""
         frame, failures = _check(chunk, self.cmap, self.validator, self.options)
+        too_long = long_cells(chunk, self.src.headers)
+        if len(too_long):
+            failures = pd.concat([failures, too_long.astype(failures.dtypes.to_dict())], ignore_index=True)
         rejected = pd.Index(failures["row"].unique())
         # Rows the database cannot look at: no customer id to look up, or cells out of place.
         unstaged = failures["code"].str.startswith("CUSTOMER_ID_") | failures["code"].eq("ROW_CELL_COUNT")

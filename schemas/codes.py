@@ -40,6 +40,10 @@ def _not_text(prefix: str, field: str) -> Code:
 
 CATALOGUE: tuple[Code, ...] = (
     Code("ROW_CELL_COUNT", "The row has {found} cells where the header has {expected}."),
+    Code(
+        "CELL_TOO_LONG",
+        "The cell in column {column} is longer than {limit} characters, all a spreadsheet cell holds.",
+    ),
     Code("CUSTOMER_ID_REQUIRED", "customerId is required."),
     Code("CUSTOMER_ID_INVALID", "customerId is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)."),
     Code("FIRST_NAME_REQUIRED", "firstName is required."),

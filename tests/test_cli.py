@@ -375,3 +375,32 @@ def test_a_command_that_only_reads_never_creates_a_database(tmp_path, args):
     else:
         assert result.exit_code == 2 and result.stderr.count("\n") == 1
         assert "there is no such database (nothing imported yet)" in result.stderr
+
+
+@pytest.mark.parametrize(("length", "rejected"), [(32_767, False), (32_768, True)])
+def test_a_cell_longer_than_a_spreadsheet_holds_rejects_its_row(sqlite_url, tmp_path, length, rejected):
+    """In any column, stored or not: no report could show it whole."""
+    invoke("customers", "load", write_csv(tmp_path / "c.csv", ["id"], [[CUSTOMER]]), "--db", sqlite_url)
+    header = [*HEADER, "Comments"]
+    rows = [
+        [CUSTOMER, "Ann", "Lee", "2019-01-04", "", "x" * length],
+        [CUSTOMER, "Bo", "Lee", "2019-01-05", "", ""],
+    ]
+    out = tmp_path / "r"
+    result = invoke(
+        "import",
+        write_csv(tmp_path / "d.csv", header, rows),
+        "--db",
+        sqlite_url,
+        "--as-of",
+        AS_OF,
+        "--report-dir",
+        out,
+    )
+    assert result.exit_code == (1 if rejected else 0), result.output
+    assert query(sqlite_url, "SELECT COUNT(*) FROM dependents") == [(1 if rejected else 2,)]
+    if rejected:
+        (note,) = [json.loads(line) for line in (out / "d.notifications.jsonl").read_text().splitlines()]
+        assert note["row"] == 2 and note["notifications"][0]["code"] == "CELL_TOO_LONG"
+        assert note["notifications"][0]["additionalData"] == {"column": "Comments", "limit": 32_767}
+        assert (out / "d.rejects.xlsx").stat().st_size > 0

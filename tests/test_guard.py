@@ -60,3 +60,18 @@ def test_a_bug_in_a_command_without_a_report_folder_is_caught_too(sqlite_url, tm
     result = invoke("runs", "--db", sqlite_url)
     assert result.exit_code == 70 and result.stderr.startswith("internal error: RuntimeError; details in ")
     assert SECRET not in result.output
+
+
+def test_a_bug_where_no_details_file_can_be_written_is_still_one_line(sqlite_url, tmp_path, monkeypatch):
+    from pipeline import guard
+    from pipeline.database import ledger
+
+    def unwritable(exc, report_dir):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "x.txt"))
+
+    invoke("db", "init", "--db", sqlite_url)
+    monkeypatch.setattr(ledger, "recent", broken)
+    monkeypatch.setattr(guard, "_details_file", unwritable)
+    result = invoke("runs", "--db", sqlite_url)
+    assert result.exit_code == 70 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("internal error: RuntimeError; no details file (")

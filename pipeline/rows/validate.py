@@ -17,6 +17,7 @@ frame-wide checks) is refused when the validator is built, not silently half-che
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import numpy as np
@@ -28,6 +29,24 @@ from schemas.fields import BY_COLUMN
 from schemas.rules import Profile, build, required_code
 
 NOT_NULLABLE = "not_nullable"  # Pandera's name for a missing value in a column that needs one
+MAX_CELL = 32_767  # characters a spreadsheet cell holds (Excel's limit): no report could show more
+
+
+def long_cells(chunk: pd.DataFrame, headers: list[str]) -> pd.DataFrame:
+    """(row, code, details) for every cell, in any column, longer than a spreadsheet cell can
+    hold: such a row is rejected whole, whether or not the column is stored."""
+    found = [
+        pd.DataFrame(
+            {
+                "row": chunk.index[long],
+                "code": "CELL_TOO_LONG",
+                "details": json.dumps({"column": headers[position], "limit": MAX_CELL}),
+            }
+        )
+        for position in chunk.columns
+        if (long := chunk[position].str.len().gt(MAX_CELL).fillna(False).to_numpy(bool)).any()
+    ]
+    return pd.concat(found, ignore_index=True) if found else _table([], []).assign(details=[])
 
 
 def _code(column: str, check: str) -> str:

@@ -331,7 +331,7 @@ def test_a_cell_longer_than_excel_holds_is_cut_in_the_workbook_and_whole_in_the_
     result, out = imported(sqlite_url, tmp_path, rows=rows)
     assert result.exit_code == 1
     ws = load_workbook(out / "in.rejects.xlsx")["Rejects"]
-    assert ws.cell(2, 2).value == "NOTES_TOO_LONG"
+    assert ws.cell(2, 2).value == "CELL_TOO_LONG;NOTES_TOO_LONG"
     assert len(ws.cell(2, 10).value) == MAX_CELL and ws.cell(2, 10).value.endswith(CUT_NOTE)
     with (out / "in.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
         assert next(csv.DictReader(fh))["notes"] == "n" * 40_000
