@@ -183,10 +183,7 @@ class Import:
     def _check_and_prepare(self, chunk: pd.DataFrame, preparer: ThreadPoolExecutor) -> Future:
         """Check a chunk, hand it to be prepared for the database and spool it. Its frames are
         this method's own, so they are freed on return, not when the next chunk is read."""
-        frame, failures = _check(chunk, self.cmap, self.validator, self.options)
-        too_long = long_cells(chunk, self.src.headers)
-        if len(too_long):
-            failures = pd.concat([failures, too_long.astype(failures.dtypes.to_dict())], ignore_index=True)
+        frame, failures = _check(chunk, self.cmap, self.validator, self.options, self.src.headers)
         rejected = pd.Index(failures["row"].unique())
         # Rows the database cannot look at: no customer id to look up, or cells out of place.
         unstaged = failures["code"].str.startswith("CUSTOMER_ID_") | failures["code"].eq("ROW_CELL_COUNT")
@@ -310,11 +307,15 @@ def _write(loader: load.Loader, prepared: Future) -> None:
 
 
 def _check(
-    chunk: pd.DataFrame, cmap: columns.ColumnMap, validator: Validator, options: Options
+    chunk: pd.DataFrame, cmap: columns.ColumnMap, validator: Validator, options: Options, headers: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One chunk's typed columns and its row-rule failures (row, code, details)."""
+    """One chunk's typed columns and its row-rule failures (row, code, details): the profile's
+    rules, cells too long for any spreadsheet, then ragged rows (whose code stands alone)."""
     frame = normalise(chunk, cmap, validator.profile, options.date_order)
     failures = with_details(validator.failures(frame), validator.details)
+    too_long = long_cells(chunk, headers)
+    if len(too_long):
+        failures = pd.concat([failures, too_long.astype(failures.dtypes.to_dict())], ignore_index=True)
     return frame, with_ragged(failures, chunk.attrs.get("ragged"))
 
 
