@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 import signal
 
+from pipeline import stops  # light: the handlers' table, before the libraries load
+
 
 def main() -> None:
-    for s in (signal.SIGINT, signal.SIGTERM):
+    for s in stops.STOP_SIGNALS:
         signal.signal(s, _stopped_while_loading)
-    from pipeline import stops
     from pipeline.cli import cli
 
     stops.whole_process()
@@ -21,8 +22,6 @@ def main() -> None:
 
 
 def _stopped_while_loading(signum, frame) -> None:
-    sigint = signum == signal.SIGINT
-    os.write(
-        2, b"Interrupted: nothing was committed.\n" if sigint else b"Terminated: nothing was committed.\n"
-    )
-    os._exit(130 if sigint else 143)
+    said, status = stops.SAID[signum]
+    os.write(2, said.encode() + b"\n")
+    os._exit(status)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator
@@ -47,12 +48,10 @@ def friendly(fn):
         except OSError as exc:  # a full disk, a folder that cannot be written: the machine's, not a bug
             click.echo(f"Error: {_os_error(exc)}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("Interrupted: nothing was committed.", err=True)
-            sys.exit(130)
-        except Terminated:
-            click.echo("Terminated: nothing was committed.", err=True)
-            sys.exit(143)
+        except (KeyboardInterrupt, Terminated) as exc:
+            said, status = stops.SAID[signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM]
+            click.echo(said, err=True)
+            sys.exit(status)
         except Exception as exc:  # a bug: never a traceback on the terminal
             try:
                 details = f"details in {_details_file(exc, kwargs.get('report_dir'))}"

@@ -15,6 +15,11 @@ from pipeline.errors import Terminated
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+# What a stop before the commit says, and the exit status it ends with (128 + the signal).
+SAID = {
+    signal.SIGINT: ("Interrupted: nothing was committed.", 130),
+    signal.SIGTERM: ("Terminated: nothing was committed.", 143),
+}
 _noted: list[int] = []  # the stops that came while held, in order
 _process: list[bool] = []  # set by the console script: the process ends with the command
 
