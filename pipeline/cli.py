@@ -148,6 +148,13 @@ def cli() -> None:
     ),
 )
 @click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Give up (exit 4) after waiting this long for another import into the same database, "
+    "or for any lock another session holds.  [default: wait]",
+)
+@click.option(
     "--quiet",
     "-q",
     is_flag=True,
@@ -303,7 +310,7 @@ def _connect(db_url: str) -> Iterator[Connection]:
     try:
         with db.errors(db_url):
             db.ensure_schema(engine, create=False)
-            with engine.connect() as conn:
+            with db.reading(engine) as conn:
                 yield conn
     finally:
         engine.dispose()
@@ -344,6 +351,9 @@ def template_cmd(out: Path, profile: str) -> None:
     click.echo(f"Template for {profile}: {out}")
 
 
+RUN_ID_LENGTH = 36  # a whole run id, as an import prints it
+
+
 def _get_run(conn, run_id: str) -> ledger.Run:
     found = ledger.get(conn, run_id)
     if found is not None:
@@ -355,6 +365,8 @@ def _get_run(conn, run_id: str) -> ledger.Run:
         )
     if ledger.matching(conn, run_id) > 1:
         raise UsageError(f"run id {shown(run_id)!r} fits more than one run: give more characters")
+    if len(run_id) == RUN_ID_LENGTH:  # asked after an import's commit was cut off: answer that
+        raise UsageError(f"no run {shown(run_id)!r} in this database: nothing of it was committed")
     raise UsageError(f"no run {shown(run_id)!r} (see `dependents runs`)")
 
 

@@ -38,9 +38,13 @@ class AlreadyImported(PipelineError):
 
 
 class DatabaseError(PipelineError):
-    """The database is unreachable or failed (exit 4)."""
+    """The database is unreachable or failed (exit 4); ``fault`` says which way, when known."""
 
     exit_code = 4
+
+    def __init__(self, message: str, fault: object = None):
+        super().__init__(message)
+        self.fault = fault  # a ``pipeline.database.faults.Fault``, or None
 
 
 class ReportError(PipelineError):

@@ -37,5 +37,6 @@ class Options:
     force: bool = False
     max_reject_rate: float = 1.0
     include_pii: bool = False
+    lock_timeout: float | None = None  # seconds to wait for another import's lock; ``None``: wait
     rebuild_indexes: str = "auto"  # see ``pipeline.database.indexes``
     progress: Progress | None = None  # told the estimated rows, each chunk's rows, then all rows

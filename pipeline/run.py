@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,8 +24,8 @@ import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline import memory, stops
-from pipeline.database import db, decide, ledger, load
-from pipeline.errors import AlreadyImported, PipelineError
+from pipeline.database import db, decide, faults, ledger, load
+from pipeline.errors import AlreadyImported, DatabaseError, PipelineError
 from pipeline.options import Options
 from pipeline.rejects import assemble, report
 from pipeline.rejects.notifications import with_details, with_ragged
@@ -55,8 +56,19 @@ class Outcome:
 
 
 def import_file(url: str, path: Path, options: Options) -> Outcome:
-    """Import one file into the database at ``url``; raises PipelineError (with its exit code)."""
-    return Import(url, path, options).execute()
+    """Import one file into the database at ``url``; raises PipelineError (with its exit code).
+    A deadlock or serialisation failure with another session runs the whole import again, a
+    few times, before it is given up as a database error."""
+    for attempt in range(1, faults.CONFLICT_ATTEMPTS + 1):
+        try:
+            return Import(url, path, options).execute()
+        except DatabaseError as exc:
+            if not (exc.fault and exc.fault.retried):
+                raise
+            if attempt == faults.CONFLICT_ATTEMPTS:
+                raise DatabaseError(f"{exc}; gave up after {attempt} attempts", exc.fault) from None
+            time.sleep(faults.CONFLICT_PAUSE * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
 
 
 class Import:
@@ -101,7 +113,7 @@ class Import:
             with (
                 db.errors(self.url),
                 self.engine.connect() as conn,
-                db.import_lock(conn),
+                db.import_lock(conn, self.options.lock_timeout),
                 db.foreign_keys_set_wise(conn),
             ):
                 self._in_transaction(conn)
@@ -132,9 +144,10 @@ class Import:
             self.settle(conn)
         except BaseException as exc:
             if trans.is_active:
-                trans.rollback()
+                with suppress(Exception):  # a lost connection's transaction ended with it
+                    trans.rollback()
             if not isinstance(exc, AlreadyImported):
-                ledger.record_failure(conn, self.run, exc)
+                ledger.record_failure(conn, self.run, db.explained(self.url, exc))
             raise
         self.finish(conn, trans)
 
@@ -266,7 +279,7 @@ class Import:
         """Commit a succeeded run; roll back any other, then record it on its own."""
         if self.run.status == "succeeded":
             stops.hold()  # from the commit on, a stop cannot undo anything: it is only noted
-            with self.steps.timing("commit"):
+            with self.steps.timing("commit"), _outcome_unknown_if_cut_off(self.url, self.run.id):
                 trans.commit()
             self.pending.committed = True
             if self.loader.set_aside.note:
@@ -317,6 +330,20 @@ def _check(
     if len(too_long):
         failures = pd.concat([failures, too_long.astype(failures.dtypes.to_dict())], ignore_index=True)
     return frame, with_ragged(failures, chunk.attrs.get("ragged"))
+
+
+@contextmanager
+def _outcome_unknown_if_cut_off(url: str, run_id: str) -> Iterator[None]:
+    """A connection lost while the commit is on its way leaves the client not knowing
+    whether the server committed: say so, and how to find out, rather than guess."""
+    try:
+        with db.errors(url):
+            yield
+    except DatabaseError as exc:
+        if exc.fault is faults.Fault.DISCONNECTED:
+            said = f"database {db.masked(url)}: {faults.outcome_unknown(run_id)}"
+            raise DatabaseError(said, exc.fault) from None
+        raise
 
 
 @contextmanager

@@ -160,13 +160,14 @@ def test_an_import_waits_for_the_one_before_it_only_so_long(kind, tmp_path, monk
     url = server_url(kind)
     invoke("customers", "load", customers_csv(tmp_path / "c.csv", [CUSTOMER]), "--db", url)
     path = write_csv(tmp_path / "d.csv", HEADER, [[CUSTOMER, "Ann", "Lee", "2019-01-04"]])
-    monkeypatch.setattr(db, "LOCK_WAIT_SECONDS", 1)
     engine = db.engine_for(url)
     with engine.connect() as other:
         lock = "SELECT pg_advisory_lock(:k)" if kind == "postgres" else "SELECT GET_LOCK(:n, 0)"
         other.execute(sa.text(lock), {"k": postgresql.LOCK_KEY, "n": mysql.LOCK_NAME})
         began = time.monotonic()
-        result = invoke("import", path, "--db", url, "--as-of", AS_OF, "--report-dir", tmp_path / "r")
+        result = invoke(
+            "import", path, "--db", url, "--as-of", AS_OF, "--lock-timeout", "1", "--report-dir", tmp_path
+        )
         waited = time.monotonic() - began
     engine.dispose()  # the other session ends, and its lock with it
     assert result.exit_code == 4

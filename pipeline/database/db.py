@@ -23,12 +23,12 @@ from sqlalchemy.exc import (
 )
 
 from pipeline.database import dialects, migrate
+from pipeline.database.dialects.base import READS_ONLY
+from pipeline.database.faults import Fault
 from pipeline.errors import DatabaseError, UsageError, shown
 
 DEFAULT_URL = "sqlite:///dependents.db"
 ENV_URL = "DEPENDENTS_DB_URL"
-LOCK_WAIT_SECONDS = 3600  # how long an import waits for the one before it to finish
-WAITED = "timed out after {} s waiting for another import into this database to finish"
 
 UUID = sa.Uuid(as_uuid=False).with_variant(sa.CHAR(36), "sqlite", "mysql", "mariadb")
 # Compared byte for byte (it is casefolded already): binary/C collation is exact and fastest.
@@ -177,12 +177,17 @@ def ensure_schema(engine: Engine, create: bool = True) -> None:
         raise UsageError(
             f"database {masked(str(engine.url))}: there is no such database (nothing imported yet)"
         )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         found = migrate.state(conn)
     if found.empty and create and dialects.of(engine).creates_tables_on_first_use:
         init(engine)
     elif found.revision != migrate.HEAD:
         raise migrate.SchemaBehind(f"database {masked(str(engine.url))}: {found.describe()}")
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for reading only: it never waits for another session's write lock."""
+    return engine.connect().execution_options(**{READS_ONLY: True})
 
 
 def drop_all(engine: Engine) -> None:
@@ -192,38 +197,61 @@ def drop_all(engine: Engine) -> None:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {migrate.VERSION_TABLE}")
 
 
-def import_lock(conn: Connection) -> AbstractContextManager[None]:
+def import_lock(conn: Connection, timeout: float | None) -> AbstractContextManager[None]:
     """Serialise imports into one database, so the limit and duplicate rules hold across
-    processes: enter before the import's transaction, leave after its end (see the dialect's)."""
-    return dialects.of(conn).import_lock(conn)
+    processes: enter before the import's transaction, leave after its end; wait at most
+    ``timeout`` seconds for it and for any lock after it (``None``: wait; see the dialect's)."""
+    return dialects.of(conn).import_lock(conn, timeout)
 
 
 @contextmanager
 def errors(url: str) -> Iterator[None]:
-    """Turn a driver's exception into one line naming the database (password masked)."""
+    """Turn a driver's exception into one line naming the database (password masked) and,
+    where the dialect recognises it, the fault a user can act on."""
     try:
         yield
-    except IntegrityError as exc:
+    except (SQLAlchemyError, *_driver_errors()) as exc:  # the bulk paths talk to the drivers directly
+        raise explained(url, exc) from None
+
+
+def explained(url: str, exc: BaseException) -> BaseException:
+    """A database's exception as the ``DatabaseError`` a user is shown; any other as it is."""
+    if isinstance(exc, IntegrityError):
         # The driver's text can quote the offending values (names, SSNs): name the constraint only.
-        raise DatabaseError(f"database {masked(url)}: {_constraint(exc)}") from None
-    except DBAPIError as exc:
-        raise DatabaseError(f"database {masked(url)}: {_first_line(exc.orig)}") from None
-    except _driver_errors() as exc:  # the bulk paths talk to the drivers directly
-        raise DatabaseError(f"database {masked(url)}: {_first_line(exc)}") from None
-    except SQLAlchemyError as exc:
-        raise DatabaseError(f"database {masked(url)}: {type(exc).__name__}") from None
+        return DatabaseError(f"database {masked(url)}: {_constraint(exc)}")
+    if isinstance(exc, DBAPIError):
+        return _failed(url, exc.orig, exc.connection_invalidated)
+    if isinstance(exc, _driver_errors()):
+        return _failed(url, exc)
+    if isinstance(exc, SQLAlchemyError):
+        return DatabaseError(f"database {masked(url)}: {type(exc).__name__}")
+    return exc
+
+
+def _failed(url: str, exc: BaseException, invalidated: bool = False) -> DatabaseError:
+    dialect = _dialect_of(url)
+    fault = Fault.DISCONNECTED if invalidated else dialect.fault(exc)
+    said = fault.value if fault else _first_line(dialect.headline(exc), type(exc).__name__)
+    return DatabaseError(f"database {masked(url)}: {said}", fault)
+
+
+def _dialect_of(url: str) -> dialects.Dialect:
+    try:
+        return dialects.for_backend(make_url(url).get_backend_name()) or dialects.Dialect()
+    except ArgumentError:
+        return dialects.Dialect()
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
     return tuple(e for d in dialects.ALL for e in d.driver_errors())
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(text: str, kind: str) -> str:
     """The driver's headline only, with any quoted text that is not one of the importer's own
     names withheld: PostgreSQL's DETAIL lines, its "invalid input syntax ...: "<value>"" and
     MySQL's duplicate-entry text quote row values (PII)."""
-    text = str(exc).strip().splitlines()
-    head = text[0] if text else type(exc).__name__
+    lines = text.strip().splitlines()
+    head = lines[0] if lines else kind
     if "Duplicate entry" in head or "Key (" in head or "UNIQUE constraint" in head:
         return "a unique constraint was violated"
     return _QUOTED.sub(_ours_or_withheld, head)[:300]

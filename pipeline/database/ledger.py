@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 
@@ -18,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pipeline.database import bulk, db
-from pipeline.errors import PipelineError
+from pipeline.database.faults import Fault
+from pipeline.errors import DatabaseError, PipelineError
 
 
 @dataclass
@@ -136,13 +138,15 @@ def _run(row) -> Run:
 
 
 def record_failure(conn: Connection, run: Run, exc: BaseException) -> None:
-    """Best effort: note a failed run in the ledger (the connection may be gone)."""
+    """Best effort: note a failed run in the ledger, on a new connection if the import's own
+    was lost (the database may be gone altogether)."""
     run.status = "failed"
     run.finished_at = datetime.now(UTC).replace(tzinfo=None)
     run.message = str(exc)[:1000] if isinstance(exc, PipelineError) else type(exc).__name__
     run.rows_read = run.accepted = run.rejected = 0
+    lost = isinstance(exc, DatabaseError) and exc.fault is Fault.DISCONNECTED
     try:
-        with conn.begin():
-            record(conn, run)
+        with conn.engine.connect() if lost else nullcontext(conn) as usable, usable.begin():
+            record(usable, run)
     except Exception:
         pass  # the original error is what the user needs to see

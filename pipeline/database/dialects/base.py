@@ -14,7 +14,9 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pipeline.database import arrow
+from pipeline.database.faults import Fault
 from pipeline.database.indexes import SetAside
+from pipeline.errors import DatabaseError
 
 if TYPE_CHECKING:
     from pipeline.database.load import Loader
@@ -45,6 +47,11 @@ SELECT {id}, {data}, {own} FROM (
 ) accepted
 ORDER BY customer_id, source_row
 """.replace("{accepted}", ACCEPTED)
+
+
+# The execution option of a connection that only reads: it takes no write lock where the
+# database would otherwise take one up front (SQLite), so it never waits for an import.
+READS_ONLY = "dependents_reads_only"
 
 
 class Dialect:
@@ -83,6 +90,14 @@ class Dialect:
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         """The driver's own exceptions, which the bulk paths meet outside SQLAlchemy."""
         return ()
+
+    def fault(self, exc: BaseException) -> Fault | None:
+        """Which of the faults a user can act on the driver's exception is, if any."""
+        return None
+
+    def headline(self, exc: BaseException) -> str:
+        """The driver's message, without its error number and punctuation around it."""
+        return str(exc)
 
     # -- one import's session and work tables
 
@@ -127,16 +142,17 @@ class Dialect:
 
     # -- locks
 
-    def lock(self, conn: Connection) -> tuple[str, dict] | None:
-        """Take this session's import lock; returns the statement that frees it (``None``: the
-        database needs none beyond its own transaction's)."""
+    def lock(self, conn: Connection, timeout: float | None) -> tuple[str, dict] | None:
+        """Take this session's import lock, waiting at most ``timeout`` seconds (``None``: as
+        long as it takes) for it and, for the rest of the session, for any other lock;
+        returns the statement that frees it (``None``: the transaction's own lock is enough)."""
         return None
 
     @contextmanager
-    def import_lock(self, conn: Connection) -> Iterator[None]:
+    def import_lock(self, conn: Connection, timeout: float | None) -> Iterator[None]:
         """One import at a time into this database; enter before the import's transaction,
         so the limit and duplicate rules hold across processes."""
-        release = self.lock(conn)
+        release = self.lock(conn, timeout)
         if release is None:
             yield
             return
@@ -154,6 +170,14 @@ class Dialect:
     def foreign_keys_set_wise(self, conn: Connection) -> Iterator[None]:
         """Foreign keys checked by the import's own joins rather than row by row, while inside."""
         yield
+
+
+def waited(timeout: float | None) -> DatabaseError:
+    """Another import held the lock for longer than ``timeout`` seconds."""
+    return DatabaseError(
+        f"timed out after {timeout:g} s waiting for another import into this database to finish",
+        Fault.LOCK_TIMEOUT,
+    )
 
 
 def release_lock(conn: Connection, sql: str, params: dict) -> None:

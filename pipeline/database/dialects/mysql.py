@@ -3,6 +3,7 @@ always row-by-row keys (an ``ALTER TABLE`` would commit the open transaction).""
 
 from __future__ import annotations
 
+import math
 import tempfile
 from typing import Any
 
@@ -14,12 +15,27 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 
 from pipeline.database import arrow
-from pipeline.database.dialects.base import Dialect, Prepared
-from pipeline.errors import DatabaseError
+from pipeline.database.dialects.base import Dialect, Prepared, waited
+from pipeline.database.faults import Fault
 
 LOCK_NAME = "dependents_import"
+WAIT_FOREVER = 31_536_000  # seconds: the longest lock wait MariaDB accepts
 # Whatever the server's configuration: a value that does not fit is an error, never cut or
 # turned into a zero date in silence.
+# Server error numbers -> fault (PyMySQL's own 2006/2013 and MariaDB's 1927 are a lost connection).
+FAULTS = {
+    1205: Fault.LOCK_TIMEOUT,  # innodb_lock_wait_timeout
+    1969: Fault.STATEMENT_TIMEOUT,  # MariaDB's max_statement_time
+    3024: Fault.STATEMENT_TIMEOUT,  # MySQL's max_execution_time
+    1290: Fault.READ_ONLY,  # --read-only
+    1792: Fault.READ_ONLY,  # a READ ONLY transaction
+    1836: Fault.READ_ONLY,  # read-only mode
+    1213: Fault.CONFLICT,  # deadlock
+    2006: Fault.DISCONNECTED,
+    2013: Fault.DISCONNECTED,
+    2055: Fault.DISCONNECTED,
+    1927: Fault.DISCONNECTED,  # the connection was killed
+}
 SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 
 
@@ -57,6 +73,20 @@ class MySQL(Dialect):
 
         return (pymysql.err.Error,)
 
+    def fault(self, exc: BaseException) -> Fault | None:
+        import pymysql
+
+        if isinstance(exc, pymysql.err.InterfaceError):  # PyMySQL's "connection already closed"
+            return Fault.DISCONNECTED
+        number = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        return FAULTS.get(number)
+
+    def headline(self, exc: BaseException) -> str:
+        """PyMySQL's text is ``(number, 'message')``: the message alone."""
+        if len(exc.args) == 2 and isinstance(exc.args[1], str):
+            return exc.args[1]
+        return str(exc)
+
     def fresh_temp_table(self, conn: Connection, table: sa.Table) -> None:
         conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {table.name}")
         table.create(conn)
@@ -76,13 +106,18 @@ class MySQL(Dialect):
         finally:
             cur.close()
 
-    def lock(self, conn: Connection) -> tuple[str, dict]:
-        """A named lock, freed by the server if the process dies."""
-        from pipeline.database import db
-
-        got = conn.execute(sa.text("SELECT GET_LOCK(:n, :s)"), {"n": LOCK_NAME, "s": db.LOCK_WAIT_SECONDS})
+    def lock(self, conn: Connection, timeout: float | None) -> tuple[str, dict]:
+        """A named lock, freed by the server if the process dies. ``timeout`` also bounds the
+        session's row and table lock waits (whole seconds); without one they wait a year,
+        the longest MariaDB takes, not its default 50 s."""
+        seconds = WAIT_FOREVER if timeout is None else max(1, math.ceil(timeout))
+        conn.exec_driver_sql(
+            f"SET SESSION innodb_lock_wait_timeout = {seconds}, lock_wait_timeout = {seconds}"
+        )
+        wait = WAIT_FOREVER if timeout is None else timeout
+        got = conn.execute(sa.text("SELECT GET_LOCK(:n, :s)"), {"n": LOCK_NAME, "s": wait})
         if got.scalar() != 1:
-            raise DatabaseError(db.WAITED.format(db.LOCK_WAIT_SECONDS))
+            raise waited(timeout)
         return "SELECT RELEASE_LOCK(:n)", {"n": LOCK_NAME}
 
 

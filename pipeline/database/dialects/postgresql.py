@@ -15,9 +15,9 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pipeline.database import arrow, indexes
-from pipeline.database.dialects.base import Dialect, Prepared
+from pipeline.database.dialects.base import Dialect, Prepared, waited
+from pipeline.database.faults import Fault
 from pipeline.database.indexes import Keys, SetAside
-from pipeline.errors import DatabaseError
 
 try:
     from pgpq import ArrowToPostgresBinaryEncoder
@@ -31,6 +31,16 @@ LOCK_KEY = 0x6465_7065_6E64  # "depend": one advisory lock for every import into
 COPY_BATCH = 16_384  # rows per encoded part of a binary COPY: the server takes one as the next is sent
 NOT_AVAILABLE = "55P03"  # SQLSTATE lock_not_available: lock_timeout or NOWAIT gave up
 FK_VIOLATION = "23503"  # SQLSTATE foreign_key_violation
+FAULTS = {  # SQLSTATE -> fault; any class 08 (connection exception) is a lost connection
+    NOT_AVAILABLE: Fault.LOCK_TIMEOUT,
+    "57014": Fault.STATEMENT_TIMEOUT,  # query_canceled: statement_timeout
+    "25006": Fault.READ_ONLY,  # read_only_sql_transaction
+    "40001": Fault.CONFLICT,  # serialization_failure
+    "40P01": Fault.CONFLICT,  # deadlock_detected
+    "57P01": Fault.DISCONNECTED,  # admin_shutdown: the session was terminated
+    "57P02": Fault.DISCONNECTED,  # crash_shutdown
+    "57P03": Fault.DISCONNECTED,  # cannot_connect_now
+}
 
 # What is set aside: the foreign keys of ``dependents``, its natural-key index and its primary
 # key, as (drop, create) statements written by the catalogue itself, names and options
@@ -153,6 +163,14 @@ class PostgreSQL(Dialect):
     def foreign_key_violated(self, exc: IntegrityError) -> bool:
         return getattr(exc.orig, "sqlstate", None) == FK_VIOLATION
 
+    def fault(self, exc: BaseException) -> Fault | None:
+        import psycopg
+
+        state = getattr(exc, "sqlstate", None) or ""
+        if state.startswith("08") or (isinstance(exc, psycopg.OperationalError) and not state):
+            return Fault.DISCONNECTED  # no SQLSTATE: the server went before it could send one
+        return FAULTS.get(state)
+
     def insert(self, loader: Loader, rows: int) -> int:
         """With the keys set aside the rows are in already: only those a database rule refused
         are taken out, and the keys rebuilt (checking every row)."""
@@ -169,19 +187,17 @@ class PostgreSQL(Dialect):
 
     # -- locks
 
-    def lock(self, conn: Connection) -> tuple[str, dict]:
-        """A session advisory lock, freed by the server if the process dies; waited for at most
-        ``LOCK_WAIT_SECONDS``, so a stuck import does not queue every later cron run."""
-        from pipeline.database import db
-
-        conn.exec_driver_sql(f"SET lock_timeout = '{int(db.LOCK_WAIT_SECONDS * 1000)}ms'")
+    def lock(self, conn: Connection, timeout: float | None) -> tuple[str, dict]:
+        """A session advisory lock, freed by the server if the process dies. A ``timeout``
+        becomes the session's ``lock_timeout``; without one, the server's own setting holds."""
+        if timeout is not None:
+            conn.exec_driver_sql(f"SET lock_timeout = '{max(1, round(timeout * 1000))}ms'")
         try:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
         except OperationalError as exc:
             if lock_refused(exc):
-                raise DatabaseError(db.WAITED.format(db.LOCK_WAIT_SECONDS)) from None
+                raise waited(timeout) from None
             raise
-        conn.exec_driver_sql("RESET lock_timeout")
         return "SELECT pg_advisory_unlock(:k)", {"k": LOCK_KEY}
 
 

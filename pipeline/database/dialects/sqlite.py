@@ -15,13 +15,16 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 
 from pipeline.database import arrow, indexes
-from pipeline.database.dialects.base import ACCEPTED, Dialect, Prepared
+from pipeline.database.dialects.base import ACCEPTED, READS_ONLY, Dialect, Prepared
+from pipeline.database.faults import Fault
 from pipeline.database.indexes import Keys, SetAside
 from pipeline.errors import DatabaseError
 
 if TYPE_CHECKING:
     from pipeline.database.load import Loader
 
+WAIT_FOREVER_MS = 2**31 - 1  # the longest busy timeout SQLite takes: 24 days
+FAULTS = {sqlite3.SQLITE_BUSY: Fault.LOCK_TIMEOUT, sqlite3.SQLITE_READONLY: Fault.READ_ONLY}
 ROWS_AT_ONCE = 200  # rows one INSERT carries: sqlite3 lets go of the GIL once per statement
 PRAGMAS = (
     "journal_mode=WAL",
@@ -105,10 +108,22 @@ class SQLite(Dialect):
 
         @event.listens_for(engine, "begin")
         def on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            reads_only = conn.get_execution_options().get(READS_ONLY)
+            conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
+
+    def lock(self, conn: Connection, timeout: float | None) -> None:
+        """``BEGIN IMMEDIATE`` is the lock: ``timeout`` becomes how long it waits for another
+        writer (set on the driver's connection, so no transaction begins before it)."""
+        ms = WAIT_FOREVER_MS if timeout is None else round(timeout * 1000)
+        conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout = {ms}")
+        return None
+
+    def fault(self, exc: BaseException) -> Fault | None:
+        primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # extended codes share it
+        return FAULTS.get(primary)
 
     def analyze(self, conn: Connection, table: sa.Table) -> None:
         conn.exec_driver_sql(f"ANALYZE {table.name}")
