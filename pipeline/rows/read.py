@@ -267,7 +267,10 @@ def _csv_batches(src: Source, size: int, open_quote: list) -> Iterator[pd.DataFr
             use_threads=False,
         ),
         parse_options=pacsv.ParseOptions(
-            delimiter=src.delimiter, newlines_in_values=True, invalid_row_handler=on_bad_row
+            delimiter=src.delimiter,
+            newlines_in_values=True,
+            invalid_row_handler=on_bad_row,
+            ignore_empty_lines=False,  # an empty line is a row of a spreadsheet: it keeps its number
         ),
         convert_options=pacsv.ConvertOptions(
             column_types={h: pa.string() for h in _arrow_names(src.headers)},

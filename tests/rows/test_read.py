@@ -100,6 +100,17 @@ def test_quoted_fields_with_embedded_newlines_keep_row_numbers(tmp_path):
     assert list(frame.index) == [2, 4]  # the blank record (row 3) is skipped, numbers kept
 
 
+@pytest.mark.parametrize("size", [1, 2, 1000])
+def test_an_empty_line_is_a_blank_row_that_keeps_its_number(tmp_path, size):
+    """A spreadsheet program shows an empty line as a blank row: the rows after it keep the
+    numbers it shows, whatever the chunks."""
+    path = tmp_path / "in.csv"
+    path.write_text("a,b\n1,2\n\n\n3,4\n\nx,y,z\n5,6\n", encoding="utf-8")
+    chunks = list(open_source(path).chunks(size))
+    assert list(pd.concat(chunks).index) == [2, 5, 7, 8]
+    assert {k for c in chunks for k in c.attrs.get("ragged", {})} == {7}
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 1000])
 def test_a_row_with_more_or_fewer_cells_is_a_row_of_its_own_and_numbers_hold(tmp_path, size):
     """Ragged rows come back among the others, cut or padded to the header, with their cell
