@@ -3,7 +3,8 @@
 Generates a synthetic dependents CSV of N rows (about 5% breaking a rule; N/3 customers,
 loaded first, untimed) and an XLSX, then measures on the same files and servers: the
 importer into SQLite, PostgreSQL (also with ``--rebuild-indexes never``, every row checked as
-it goes in) and MariaDB; on each, the naive baseline (``read_csv`` whole, the same Pandera
+it goes in) and MariaDB, and on each the same file with half its rows stored already and
+updated (``--on-existing update``); on each, the naive baseline (``read_csv`` whole, the same Pandera
 schema, ``to_sql``) and the floor (pyarrow and the database's fastest bulk path into a table
 with a key, no validation).
 Every job runs in a fresh process: wall seconds and that process's peak RSS.
@@ -19,15 +20,18 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from bench import generate, tables
+from bench.tables import UPDATE
 from pipeline.database import db
 from pipeline.database.customers import load_customers
 
@@ -198,6 +202,15 @@ def fresh(url: str, customers: Path) -> None:
     load_customers(url, customers)
 
 
+def half_stored(url: str, customers: Path, half: Path) -> None:
+    """``fresh``, then half the rows stored already (untimed), for the update leg."""
+    from pipeline.run import Options, import_file
+
+    fresh(url, customers)
+    with tempfile.TemporaryDirectory() as out:
+        import_file(url, half, Options(as_of=date(2026, 11, 22), report_dir=Path(out), force=True))
+
+
 def write_xlsx(frame, path: Path) -> Path:
     from openpyxl import Workbook
 
@@ -242,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     xlsx_path = write_xlsx(
         generate.dependents(args.xlsx_rows, ids), args.out / f"dependents-{args.xlsx_rows}.xlsx"
     )
+    half = generate.stored_half(csv_path, args.out / f"stored-half-{args.rows}.csv")
     sqlite = f"sqlite:///{args.out / 'bench.db'}"
     servers = {"SQLite": sqlite, "PostgreSQL": PG, "MariaDB": MARIADB}
     jobs: list[Job] = []
@@ -254,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         jobs.append(Job(f"importer {label}", "importer", emptied, {**watched, "url": url, "path": csv_path}))
         jobs.append(Job(f"baseline {label}", "baseline", emptied, {"url": url, "path": csv_path}))
         jobs.append(Job(f"floor {label}", "floor", None, {"url": url, "path": csv_path}))
+        updating = {**watched, "url": url, "path": csv_path, "on_existing": "update"}
+        jobs.append(
+            Job(f"{UPDATE} {label}", "importer", partial(half_stored, url, customers, half), updating)
+        )
         if url == PG:  # the same import with every row checked as it goes in
             args_never = {**watched, "url": url, "path": csv_path, "rebuild_indexes": "never"}
             jobs.append(Job(ROW_BY_ROW, "importer", emptied, args_never))

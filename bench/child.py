@@ -69,7 +69,13 @@ class Watch:
         return {"every": every, "stretches": stretches, "after": after}
 
 
-def importer(url: str, path: str, rebuild_indexes: str = "auto", rss_every: int = 1_000_000) -> int:
+def importer(
+    url: str,
+    path: str,
+    rebuild_indexes: str = "auto",
+    rss_every: int = 1_000_000,
+    on_existing: str = "reject",
+) -> int:
     """The product: every rule, the database checks, one transaction, all four reports."""
     from pipeline.run import Options, import_file
 
@@ -80,6 +86,7 @@ def importer(url: str, path: str, rebuild_indexes: str = "auto", rss_every: int 
             report_dir=Path(out),
             force=True,
             rebuild_indexes=rebuild_indexes,
+            on_existing=on_existing,
             progress=watch,
         )
         outcome = import_file(url, Path(path), options)

@@ -98,3 +98,10 @@ def files(directory: Path, n: int, bad_fraction: float = 0.05) -> tuple[Path, Pa
         write_customers(customers, directory / "customers.csv"),
         write_csv(dependents(n, customers, bad_fraction), directory / f"dependents-{n}.csv"),
     )
+
+
+def stored_half(path: Path, out: Path) -> Path:
+    """Every other row of the file at ``path``, each with another phone number: imported first,
+    it makes the whole file half updates (the phone changes back) and half new rows."""
+    frame = pd.read_csv(path, dtype="str", keep_default_na=False).iloc[::2]
+    return write_csv(frame.assign(phone="0000000000"), out)

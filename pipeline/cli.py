@@ -19,7 +19,7 @@ from pipeline import progress, summary
 from pipeline import run as run_lib
 from pipeline.database import customers as customers_lib
 from pipeline.database import db, decide, dialects, indexes, ledger, migrate
-from pipeline.errors import UsageError, shown
+from pipeline.database import revert as revert_lib
 from pipeline.guard import friendly
 from pipeline.options import CHUNK_SIZE
 from pipeline.rejects import rebuild
@@ -155,6 +155,20 @@ def cli() -> None:
     "or for any lock another session holds.  [default: wait]",
 )
 @click.option(
+    "--on-existing",
+    type=click.Choice(decide.ON_EXISTING, case_sensitive=False),
+    default="reject",
+    show_default=True,
+    help="A row whose dependent is stored already (same customer, names and birth date): "
+    "reject it, update the stored dependent from its non-empty cells, or skip it.",
+)
+@click.option(
+    "--changes",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --on-existing update: write each changed field (row, dependent id, old and new "
+    "value) to this CSV file.",
+)
+@click.option(
     "--quiet",
     "-q",
     is_flag=True,
@@ -265,6 +279,7 @@ def runs_group(ctx: click.Context, db_url: str, limit: int) -> None:
         click.echo(
             f"{r.id}  {r.started_at:%Y-%m-%d %H:%M}  {r.status:<9}  {r.profile:<13} "
             f"read {r.rows_read:>8}  accepted {r.accepted:>8}  rejected {r.rejected:>8}  {r.file_name}"
+            + summary.results_of(r)
         )
     if not runs:
         click.echo("No runs yet.")
@@ -277,7 +292,7 @@ def runs_group(ctx: click.Context, db_url: str, limit: int) -> None:
 def runs_show(run_id: str, db_url: str) -> None:
     """Show one run (RUN_ID or a unique prefix of it) with its rejected rows per code."""
     with _connect(db_url) as conn:
-        r = _get_run(conn, run_id)
+        r = ledger.resolve(conn, run_id)
         counts = ledger.code_counts(conn, r.id)
     for label, value in (
         ("run", r.id),
@@ -292,7 +307,9 @@ def runs_show(run_id: str, db_url: str) -> None:
         ("finished", r.finished_at),
         ("rows read", r.rows_read),
         ("accepted", r.accepted),
+        *((name, getattr(r, name)) for name in db.RESULTS),
         ("rejected", r.rejected),
+        ("reverted", r.reverted_at),
         ("source run", r.source_run_id),
         ("message", r.message),
     ):
@@ -300,6 +317,26 @@ def runs_show(run_id: str, db_url: str) -> None:
             click.echo(f"{label + ':':<12}{value}")
     for code, n in counts.most_common():
         click.echo(f"  {code:<28}{n}")
+
+
+@runs_group.command("revert")
+@click.argument("run_id")
+@db_option
+@click.option(
+    "--dry-run", is_flag=True, help="Say how many dependents it would remove and restore; change nothing."
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Give up (exit 4) after waiting this long for an import into the same database.  [default: wait]",
+)
+@friendly
+def runs_revert(run_id: str, db_url: str, dry_run: bool, lock_timeout: float | None) -> None:
+    """Undo an import (RUN_ID or a unique prefix): remove the dependents it inserted and give
+    those it updated their old values back, in one transaction."""
+    done = revert_lib.revert_run(db_url, run_id, dry_run, lock_timeout)
+    click.echo(summary.describe_revert(done))
 
 
 @contextmanager
@@ -329,7 +366,7 @@ def _connect(db_url: str) -> Iterator[Connection]:
 def report_cmd(run_id: str, db_url: str, report_dir: Path | None, include_pii: bool) -> None:
     """Write a run's reports again from the database (RUN_ID or a unique prefix)."""
     with _connect(db_url) as conn:
-        r = _get_run(conn, run_id)
+        r = ledger.resolve(conn, run_id)
         paths = rebuild.rebuild(conn, r, report_dir or Path("reports") / r.id, include_pii)
     click.echo(f"Reports for run {r.id}: {paths['rejects_csv'].parent}")
 
@@ -349,25 +386,6 @@ def template_cmd(out: Path, profile: str) -> None:
 
     write_template(out, PROFILES[profile])
     click.echo(f"Template for {profile}: {out}")
-
-
-RUN_ID_LENGTH = 36  # a whole run id, as an import prints it
-
-
-def _get_run(conn, run_id: str) -> ledger.Run:
-    found = ledger.get(conn, run_id)
-    if found is not None:
-        return found
-    if len(run_id) < ledger.MIN_PREFIX:
-        raise UsageError(
-            f"run id {shown(run_id)!r} is too short: give at least its first {ledger.MIN_PREFIX} "
-            "characters (see `dependents runs`)"
-        )
-    if ledger.matching(conn, run_id) > 1:
-        raise UsageError(f"run id {shown(run_id)!r} fits more than one run: give more characters")
-    if len(run_id) == RUN_ID_LENGTH:  # asked after an import's commit was cut off: answer that
-        raise UsageError(f"no run {shown(run_id)!r} in this database: nothing of it was committed")
-    raise UsageError(f"no run {shown(run_id)!r} (see `dependents runs`)")
 
 
 if __name__ == "__main__":

@@ -39,4 +39,6 @@ class Options:
     include_pii: bool = False
     lock_timeout: float | None = None  # seconds to wait for another import's lock; ``None``: wait
     rebuild_indexes: str = "auto"  # see ``pipeline.database.indexes``
+    on_existing: str = "reject"  # a row whose dependent is stored: reject, update or skip it
+    changes: Path | None = None  # ``--on-existing update``: where each changed field is listed
     progress: Progress | None = None  # told the estimated rows, each chunk's rows, then all rows

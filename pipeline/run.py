@@ -25,9 +25,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from pipeline import memory, stops
 from pipeline.database import db, decide, faults, ledger, load
-from pipeline.errors import AlreadyImported, DatabaseError, PipelineError
+from pipeline.errors import AlreadyImported, DatabaseError, PipelineError, UsageError
 from pipeline.options import Options
 from pipeline.rejects import assemble, report
+from pipeline.rejects.changes import ChangesFile
 from pipeline.rejects.notifications import with_details, with_ragged
 from pipeline.rows import columns
 from pipeline.rows.normalise import normalise
@@ -78,6 +79,8 @@ class Import:
     ``publish`` (move the reports into place). Only this object's own thread changes the run."""
 
     def __init__(self, url: str, path: Path, options: Options):
+        if options.changes and options.on_existing != "update":
+            raise UsageError("--changes lists the fields an update changes: it needs --on-existing update")
         self.url, self.options = url, options
         self.steps, self.began = Steps(), time.perf_counter()
         memory.use_jemalloc()
@@ -92,6 +95,7 @@ class Import:
         self.pending = report.Pending(out_dir, report.stem_of(self.src.path), layout)
         self.warnings = list(self.cmap.warnings)
         self.loader: load.Loader | None = None
+        self.changes = ChangesFile(options.changes, options.include_pii) if options.changes else None
         self.rule_rejected = 0  # rows a row rule rejected, counted while staging
 
     def _new_run(self) -> ledger.Run:
@@ -118,12 +122,16 @@ class Import:
             ):
                 self._in_transaction(conn)
             reports = self.pending.publish(self.run)
+            if self.changes and (published := self.changes.publish()):
+                reports["changes"] = published
             self.steps.seconds["total"] = time.perf_counter() - self.began
             return Outcome(
                 self.run, self.counts, reports, self.warnings, self.options.include_pii, self.steps
             )
         except BaseException as exc:
             self.pending.discard()
+            if self.changes:
+                self.changes.discard()
             if self.pending.committed and not isinstance(exc, PipelineError):
                 # After the commit (stops are held then): the data is in; say so, not "nothing committed".
                 raise self.pending.unpublished(self.run, type(exc).__name__) from None
@@ -162,7 +170,9 @@ class Import:
             self.run.source_run_id = _source_run(conn, self.src.path)
         ledger.start(conn, self.run)
         o = self.options
-        self.loader = load.Loader(conn, self.run.id, o.channel, self.run.started_at, o.rebuild_indexes)
+        self.loader = load.Loader(
+            conn, self.run.id, o.channel, self.run.started_at, o.rebuild_indexes, o.on_existing
+        )
         if not o.dry_run:  # a dry run inserts nothing: it never takes the table
             self.loader.set_indexes_aside(self.src.estimated_rows)
 
@@ -244,13 +254,26 @@ class Import:
         self.loader.decide()
         self.steps.plan = str(self.loader.plan)
         o = self.options
-        return decide.Decision.of(
-            self.loader.verdicts(), self.rule_rejected, self.run.rows_read, o.max_reject_rate, o.dry_run
+        decision = decide.Decision.of(
+            self.loader.verdicts(),
+            self.rule_rejected,
+            self.run.rows_read,
+            o.max_reject_rate,
+            o.dry_run,
+            o.on_existing,
         )
+        if decision.updates:
+            with self.steps.timing("update"):
+                decision = replace(decision, updated=self.loader.update(apply=decision.commits))
+        if self.changes and decision.status != "aborted":
+            self.changes.write(self.loader.conn, self.run.id)
+        return decision
 
     def _apply(self, decision: decide.Decision) -> None:
         self.run.rejected, self.run.accepted = decision.rejected, decision.accepted
         self.run.status, self.run.message = decision.status, decision.message
+        for name, count in decision.results.items():
+            setattr(self.run, name, count)
 
     def _insert(self, decided: Future) -> None:
         """Insert the accepted rows, exactly as many as the verdicts left, if the run is to
@@ -259,9 +282,9 @@ class Import:
         if not decision.commits:
             return
         with self.steps.timing("insert"):
-            inserted = self.loader.insert(decision.accepted)
-        if inserted != decision.accepted:  # the verdicts and the insert disagree: a bug, say so
-            raise RuntimeError(f"inserted {inserted} rows, expected {decision.accepted}")
+            inserted = self.loader.insert(decision.inserted)
+        if inserted != decision.inserted:  # the verdicts and the insert disagree: a bug, say so
+            raise RuntimeError(f"inserted {inserted} rows, expected {decision.inserted}")
 
     def _record_after(self, inserted: Future, conn: Connection) -> ledger.Run:
         """The run's ledger row and rejected rows, once the insert has succeeded; returns the

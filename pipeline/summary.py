@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.database.db import RESULTS
+from pipeline.database.ledger import Run
+from pipeline.database.revert import Reverted
 from pipeline.run import Outcome
 from pipeline.timings import Steps
 
@@ -24,7 +27,8 @@ def describe(outcome: Outcome) -> str:
         "aborted": "aborted, nothing committed",
     }[r.status]
     lines = [
-        f"{r.file_name}: {r.rows_read} rows read, {r.accepted} accepted, {r.rejected} rejected ({verb})."
+        f"{r.file_name}: {r.rows_read} rows read, {r.accepted} accepted{results_of(r)}, "
+        f"{r.rejected} rejected ({verb})."
     ]
     if r.message:
         lines.append(r.message)
@@ -33,7 +37,33 @@ def describe(outcome: Outcome) -> str:
         lines.append(f"Most frequent: {top}")
     if r.rejected:
         lines.append(f"Rejects report: {outcome.reports['rejects_csv']}")
+    if "changes" in outcome.reports:
+        lines.append(f"Changes: {outcome.reports['changes']}")
     if outcome.include_pii:
         lines.append("SSNs are written in full in the reports (--include-pii).")
     lines.append(f"Run {r.id}; summary: {outcome.reports['summary']}")
     return "\n".join(lines)
+
+
+def describe_revert(done: Reverted) -> str:
+    """What ``runs revert`` did, or with ``--dry-run`` would do."""
+    removed = _rows(done.removed, "dependent")
+    restored = _rows(done.restored, "dependent")
+    if done.dry_run:
+        return (
+            f"Reverting run {done.run.id} would remove {removed} it inserted and restore {restored} "
+            "it updated (--dry-run: nothing changed)."
+        )
+    return f"Reverted run {done.run.id}: removed {removed} it inserted, restored {restored} it updated."
+
+
+def _rows(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def results_of(run: Run) -> str:
+    """`` (3 inserted, 2 updated, 1 unchanged)`` when some rows matched stored dependents."""
+    if not (run.updated or run.unchanged or run.skipped):
+        return ""
+    found = [(name, getattr(run, name)) for name in RESULTS]
+    return " (" + ", ".join(f"{n} {name}" for name, n in found if n or name == "inserted") + ")"

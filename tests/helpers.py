@@ -137,6 +137,34 @@ def run_import(url: str, tmp: Path, rows: list[list[str]], *extra: str, name: st
     return result.exit_code, codes
 
 
+# Dependents with the fields an update may change, for ``--on-existing`` and ``runs revert``.
+FULL_HEADER = [*HEADER, "gender", "phone", "ssn", "isCovered", "notes"]
+ANN = [C1, "Ann", "Lee", "2015-01-04", "Female", "555-1000", "123-45-6789", "true", "first"]
+BOB = [C1, "Bob", "Lee", "2016-02-05", "Male", "555-2000", "", "false", ""]
+CID = [C1, "Cid", "Lee", "2017-03-06", "", "", "", "", ""]
+STORED_FIELDS = "first_name, gender, phone, ssn, is_covered, notes, created_at, updated_at, import_run_id"
+
+
+def import_rows(url: str, tmp: Path, rows: list[list[str]], *extra: str, name: str = "d.csv"):
+    """Import ``rows`` (``FULL_HEADER``) from the contact centre; returns the command's result."""
+    if not query(url, "SELECT id FROM customers"):
+        invoke("customers", "load", customers_csv(tmp / "c.csv", [C1, C2]), "--db", url)
+    path = write_csv(tmp / name, FULL_HEADER, rows)
+    args = ["import", path, "--db", url, "--as-of", AS_OF, "--report-dir", tmp / f"r-{name}"]
+    return invoke(*args, "--channel", "contact-centre", *extra)
+
+
+def dependents_in(url: str) -> list[tuple]:
+    """Every stored dependent's ``STORED_FIELDS``, by name and birth date."""
+    return query(url, f"SELECT {STORED_FIELDS} FROM dependents ORDER BY first_name, date_of_birth")
+
+
+def run_of(url: str, name: str, columns: str = "id") -> tuple:
+    """``columns`` of the one run of the file ``name``."""
+    (found,) = query(url, f"SELECT {columns} FROM import_runs WHERE file_name = :name", name=name)
+    return tuple(found)
+
+
 def stored(url: str) -> int:
     return query(url, "SELECT COUNT(*) FROM dependents")[0][0]
 

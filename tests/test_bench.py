@@ -46,13 +46,15 @@ def test_benchmark_runs_on_a_small_file(tmp_path):
     figures = r" \| ".join(["20,000", number, spread, number, number, number, number])
     assert re.search(rf"\| importer SQLite \| {figures} \|", done.stdout)
     assert "| importer XLSX SQLite | 2,000 |" in done.stdout
-    steps = r" \| ".join([number] * 8)  # staging ... total, as the importer timed them
+    # staging, decision, update (only an updating import has one), insert ... total
+    steps = r" \| ".join([number, number, "", *[number] * 6])
     assert re.search(rf"\| importer SQLite \| {steps} \|", done.stdout)
     # Memory as the file goes on: one stretch of 20,000 rows, then after the last row, the peak.
     assert re.search(rf"\| importer SQLite \| {number} \| {number} \| {number} \|\n", done.stdout)
     assert "| job | rows 1–20,000 | after the last row | peak RSS MB |" in done.stdout
     assert re.search(r"\| importer SQLite \| 20,000 \|.*\| [\d.]+x floor \|", done.stdout)
     assert "| floor SQLite | 20,000 |" in done.stdout
+    assert re.search(r"\| half updates, importer SQLite \| 20,000 \|.*\| [\d.]+x the import \|", done.stdout)
     if os.environ.get("DEPENDENTS_TEST_PG_URL"):
         assert "| floor PostgreSQL | 20,000 |" in done.stdout
         assert "| importer PostgreSQL, --rebuild-indexes never | 20,000 |" in done.stdout

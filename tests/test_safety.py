@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -43,17 +44,17 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def inserting(url: str) -> bool:
-    """The import has begun writing rows into ``dependents`` (copying them in while it stages,
+def inserting(url: str, table: str = "dependents") -> bool:
+    """The import has begun writing rows into ``table`` (copying them in while it stages,
     or moving them from the stage) and has not committed: its transaction holds the table's
     row-exclusive lock from its first write to its end. Asking whether a write is running at
     the instant of the poll missed them all when every chunk's copy was quicker than the poll."""
     sql = (
         "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE a.application_name = 'dependents' AND l.pid <> pg_backend_pid() "
-        "AND l.relation = to_regclass('dependents') AND l.mode = 'RowExclusiveLock' AND l.granted"
+        "AND l.relation = to_regclass(:table) AND l.mode = 'RowExclusiveLock' AND l.granted"
     )
-    return query(url, sql)[0][0] > 0
+    return query(url, sql, table=table)[0][0] > 0
 
 
 GUARDS_SQL = (
@@ -91,6 +92,25 @@ def test_sigkill_mid_load_leaves_the_database_as_it_was(kind, tmp_path):
     accepted = int(out.split(" accepted")[0].split(", ")[-1])
     assert query(url, "SELECT COUNT(*) FROM dependents") == [(accepted,)]
     assert accepted > 180_000
+
+
+def test_sigkill_mid_update_leaves_every_stored_dependent_as_it_was(tmp_path):
+    url = server_url("postgres")
+    path = big_file(tmp_path, url)
+    first = start_import(url, path, tmp_path / "r1")
+    assert first.wait(timeout=300) == 1
+    frame = pd.read_csv(path, dtype="str", keep_default_na=False)
+    changed = generate.write_csv(frame.assign(phone="555-0100"), tmp_path / "changed.csv")
+    snapshot = "SELECT id, phone, notes, created_at, updated_at FROM dependents ORDER BY id"
+    before = query(url, snapshot)
+    proc = start_import(url, changed, tmp_path / "r2", "--on-existing", "update", "--chunk-size", "5000")
+    wait_for(lambda: inserting(url, "dependent_changes"), proc)  # the changes are being written
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert query(url, snapshot) == before
+    assert query(url, "SELECT COUNT(*) FROM dependent_changes") == [(0,)]
+    assert query(url, "SELECT COUNT(*) FROM import_runs") == [(1,)]
 
 
 def test_sigterm_mid_load_rolls_back_cleans_up_and_says_so(tmp_path):

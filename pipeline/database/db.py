@@ -38,7 +38,12 @@ NAME_KEY = (
     .with_variant(sa.String(511, collation="C"), "postgresql")
 )
 
+# A run's times to the microsecond everywhere (MariaDB's plain DATETIME keeps whole seconds):
+# runs are ordered by them, and a revert tells later runs from earlier ones by them.
+MOMENT = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
 metadata = sa.MetaData()
+RESULTS = ("inserted", "updated", "unchanged", "skipped")  # an accepted row's outcome
 
 customers = sa.Table(
     "customers",
@@ -61,8 +66,8 @@ import_runs = sa.Table(
     sa.Column("profile", sa.String(40), nullable=False),
     sa.Column("channel", sa.String(40), nullable=False),
     sa.Column("as_of", sa.Date, nullable=False),
-    sa.Column("started_at", sa.DateTime, nullable=False),
-    sa.Column("finished_at", sa.DateTime),
+    sa.Column("started_at", MOMENT, nullable=False),
+    sa.Column("finished_at", MOMENT),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("rows_read", sa.Integer, nullable=False, default=0),
     sa.Column("accepted", sa.Integer, nullable=False, default=0),
@@ -70,6 +75,9 @@ import_runs = sa.Table(
     sa.Column("source_run_id", sa.String(36)),
     sa.Column("columns", sa.Text),  # JSON list of the input's headers, for rebuilding reports
     sa.Column("message", sa.String(1000)),
+    # What the accepted rows did (``accepted`` = inserted + updated + unchanged + skipped).
+    *(sa.Column(n, sa.Integer, nullable=False, server_default="0") for n in RESULTS),
+    sa.Column("reverted_at", MOMENT),  # set by ``runs revert``, with the status ``reverted``
 )
 
 dependents = sa.Table(
@@ -115,6 +123,21 @@ import_rejects = sa.Table(
     sa.Column("messages", sa.Text, nullable=False),
     sa.Column("notifications", sa.Text, nullable=False),
     sa.Column("cells", sa.Text, nullable=False),  # JSON list, in the input's column order
+)
+
+dependent_changes = sa.Table(
+    "dependent_changes",
+    metadata,
+    # One row per field an import changed in a stored dependent (``--on-existing update``),
+    # ``updated_at`` included, so ``runs revert`` can put the old values back.
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("dependent_id", UUID, primary_key=True),
+    sa.Column("field", sa.String(40), primary_key=True),
+    sa.Column("source_row", sa.Integer, nullable=False),  # the file's row that changed it
+    sa.Column("old_value", sa.Text),  # text, as ``Dialect.as_text`` spells each type
+    sa.Column("new_value", sa.Text),
+    sa.Column("changed_at", MOMENT, nullable=False),
+    sa.Index("ix_dependent_changes_dependent", "dependent_id"),
 )
 
 

@@ -23,17 +23,30 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.database import stage
+from pipeline.database import db, stage
 from pipeline.rejects.notifications import json_objects
 from schemas.codes import BY_VERDICT, VERDICT
 
 SELF_SERVICE_LIMIT = 4
 CHANNELS = ("self-service", "contact-centre")
+ON_EXISTING = ("reject", "update", "skip")  # what a row whose dependent is stored already does
+# Not a rejection: the row matches a stored dependent, to be updated or skipped (no catalogue
+# code has this number).
+MATCHED = 0
 
 
 def _sql(text: str) -> str:
     """A statement with the catalogue's verdict numbers in place of ``{CODE}``."""
     return text.format(**VERDICT, stored="{stored}", big="{big}")
+
+
+def _counting(sql: str, matching: bool) -> str:
+    """A limit statement that counts live rows; a matched row is stored already, so it never
+    counts towards the limit again."""
+    join = "\nLEFT JOIN dependents_matched m ON m.source_row = s.source_row" if matching else ""
+    return sql.replace("{unmatched_join}", join).replace(
+        "{unmatched}", " AND m.source_row IS NULL" if matching else ""
+    )
 
 
 # ``{stored}``: a dependent stored before this run (a load with its keys set aside has copied
@@ -84,6 +97,25 @@ FROM dependents d
 LEFT JOIN customers c ON c.id = d.customer_id
 WHERE d.import_run_id = :run_id AND c.id IS NULL
 """)
+# ``--on-existing update|skip``: a stored twin is a match, not a refusal (its customer exists).
+MATCHES = """
+INSERT INTO dependents_matched (source_row, dependent_id)
+SELECT s.source_row, d.id
+FROM dependents_stage s
+JOIN dependents d
+  ON d.customer_id = s.customer_id
+ AND d.date_of_birth = s.date_of_birth
+ AND d.name_key = s.name_key
+ AND {stored}
+WHERE s.candidate = 1
+"""
+# A later row of a matched key repeats the row that matched: it changes nothing.
+UNMATCH_REPEATS = """
+DELETE FROM dependents_matched WHERE source_row IN (SELECT source_row FROM dependents_repeats)
+"""
+MATCHED_VERDICTS = f"""
+INSERT INTO dependents_verdicts (source_row, verdict) SELECT source_row, {MATCHED} FROM dependents_matched
+"""
 REPEATED = """
 INSERT INTO dependents_repeated (customer_id, date_of_birth, name_key, first_row)
 SELECT customer_id, date_of_birth, name_key, MIN(source_row)
@@ -116,19 +148,19 @@ SELECT DISTINCT s.customer_hash FROM dependents_stage s
 JOIN dependents_held h ON h.customer_id = s.customer_id
 WHERE s.candidate = 1
 """
-CROWDED = """
+_CROWDED = """
 INSERT INTO dependents_crowded (customer_id, existing)
 SELECT {big} s.customer_id, MAX(COALESCE(h.existing, 0))
 FROM dependents_stage s
 LEFT JOIN dependents_refused f ON f.source_row = s.source_row
 LEFT JOIN dependents_repeats r ON r.source_row = s.source_row
-LEFT JOIN dependents_held h ON h.customer_id = s.customer_id
-WHERE s.candidate = 1 AND f.source_row IS NULL AND r.source_row IS NULL
+LEFT JOIN dependents_held h ON h.customer_id = s.customer_id{unmatched_join}
+WHERE s.candidate = 1 AND f.source_row IS NULL AND r.source_row IS NULL{unmatched}
   AND s.customer_hash IN (SELECT customer_hash FROM dependents_suspect_customers)
 GROUP BY s.customer_id
 HAVING MAX(COALESCE(h.existing, 0)) + COUNT(*) > :limit
 """
-OVER = """
+_OVER = """
 INSERT INTO dependents_over (source_row, existing)
 SELECT source_row, existing FROM (
   SELECT s.source_row, k.existing,
@@ -136,11 +168,15 @@ SELECT source_row, existing FROM (
   FROM dependents_stage s
   JOIN dependents_crowded k ON k.customer_id = s.customer_id
   LEFT JOIN dependents_refused f ON f.source_row = s.source_row
-  LEFT JOIN dependents_repeats r ON r.source_row = s.source_row
-  WHERE s.candidate = 1 AND f.source_row IS NULL AND r.source_row IS NULL
+  LEFT JOIN dependents_repeats r ON r.source_row = s.source_row{unmatched_join}
+  WHERE s.candidate = 1 AND f.source_row IS NULL AND r.source_row IS NULL{unmatched}
 ) counted
 WHERE existing + n > :limit
 """
+
+
+CROWDED, CROWDED_MATCHING = _counting(_CROWDED, False), _counting(_CROWDED, True)
+OVER, OVER_MATCHING = _counting(_OVER, False), _counting(_OVER, True)
 # Every rule's failures in one table. A repeat of a row past the limit is past the limit too;
 # otherwise it names the row it repeats.
 VERDICT_SQL = tuple(
@@ -192,24 +228,25 @@ class Plan:
 
 
 def plan(
-    *, customers_known: bool, stored: bool, narrow: bool, self_service: bool, repeats: bool, crowded: bool
+    *,
+    customers_known: bool,
+    stored: bool,
+    narrow: bool,
+    self_service: bool,
+    repeats: bool,
+    crowded: bool,
+    matching: bool = False,
 ) -> Plan:
     """The decision's statements, from what is known before it runs: whether the foreign key
     already proved the candidates' customers, whether any dependent is stored, whether the
-    stage is narrow, the channel, and whether the sieve found repeated keys or crowded
-    customers (a grouping with no suspect to see finds nothing, yet reads every staged row)."""
-    refused = stage.refused
-    if customers_known:
-        first = [Step("unknown among rejected", UNKNOWN_AMONG_REJECTED, analyze=refused)]
-        if stored:
-            first.append(Step("stored twins", TWINS, analyze=refused))
-    elif stored:
-        first = [Step("refused", REFUSED, analyze=refused)]
-    else:
-        first = [Step("unknown customers", UNKNOWN_CUSTOMERS, analyze=refused)]
-        if narrow:
-            first.append(Step("unknown among copied", UNKNOWN_COPIED, analyze=refused))
+    stage is narrow, the channel, whether the sieve found repeated keys or crowded customers
+    (a grouping with no suspect to see finds nothing, yet reads every staged row), and whether
+    a stored twin is a match to update or skip (``matching``) rather than a refusal."""
+    matching = matching and stored
+    first = _lookups(customers_known, stored, narrow, matching)
     groups = [Step("repeated", REPEATED, own_tables=True), Step("repeats", REPEATS, own_tables=True)]
+    if matching:
+        groups.append(Step("matched repeats", UNMATCH_REPEATS, own_tables=True))
     limit = []
     if self_service and stored:
         limit += [
@@ -217,8 +254,30 @@ def plan(
             Step("held suspects", HELD_SUSPECTS, own_tables=True, analyze=stage.suspect_customers),
         ]
     if self_service and (crowded or stored):
-        limit += [Step("crowded", CROWDED, own_tables=True), Step("over", OVER, own_tables=True)]
-    return Plan((*first, *(groups if repeats else ()), *limit))
+        limit += [
+            Step("crowded", CROWDED_MATCHING if matching else CROWDED, own_tables=True),
+            Step("over", OVER_MATCHING if matching else OVER, own_tables=True),
+        ]
+    verdicts = [Step("matched verdicts", MATCHED_VERDICTS, own_tables=True)] if matching else []
+    return Plan((*first, *(groups if repeats else ()), *limit, *verdicts))
+
+
+def _lookups(customers_known: bool, stored: bool, narrow: bool, matching: bool) -> list[Step]:
+    """The statements that look each staged row's customer and stored twin up."""
+    refused = stage.refused
+    if customers_known:
+        first = [Step("unknown among rejected", UNKNOWN_AMONG_REJECTED, analyze=refused)]
+    elif stored and not matching:
+        return [Step("refused", REFUSED, analyze=refused)]
+    else:
+        first = [Step("unknown customers", UNKNOWN_CUSTOMERS, analyze=refused)]
+        if narrow:
+            first.append(Step("unknown among copied", UNKNOWN_COPIED, analyze=refused))
+    if matching:
+        first.append(Step("matched", MATCHES, analyze=stage.matched))
+    elif stored:
+        first.append(Step("stored twins", TWINS, analyze=refused))
+    return first
 
 
 @dataclass
@@ -227,6 +286,7 @@ class Verdicts:
     where they do not apply)."""
 
     frame: pd.DataFrame
+    matched: int = 0  # rows that match a stored dependent (``--on-existing update|skip``)
 
     @property
     def rejected_candidates(self) -> int:
@@ -274,14 +334,46 @@ class Decision:
     accepted: int
     status: str
     message: str | None = None
+    on_existing: str = "reject"
+    updated: int = 0  # matched rows that change their dependent (``--on-existing update``)
 
     @property
     def commits(self) -> bool:
         return self.status == "succeeded"
 
+    @property
+    def updates(self) -> bool:
+        """Whether the matched rows' changes are to be found (and, if it commits, made)."""
+        return self.on_existing == "update" and self.status != "aborted" and self.verdicts.matched > 0
+
+    @property
+    def inserted(self) -> int:
+        """Accepted rows that are new dependents (the others match stored ones)."""
+        return self.accepted - self.verdicts.matched
+
+    @property
+    def results(self) -> dict[str, int]:
+        """What the accepted rows did or, in a dry run, would do (``db.RESULTS``); nothing for
+        an aborted run."""
+        matched = self.verdicts.matched
+        if self.status == "aborted":
+            return dict.fromkeys(db.RESULTS, 0)
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": matched - self.updated if self.on_existing == "update" else 0,
+            "skipped": matched if self.on_existing == "skip" else 0,
+        }
+
     @classmethod
     def of(
-        cls, verdicts: Verdicts, rule_rejected: int, read: int, max_reject_rate: float, dry_run: bool
+        cls,
+        verdicts: Verdicts,
+        rule_rejected: int,
+        read: int,
+        max_reject_rate: float,
+        dry_run: bool,
+        on_existing: str = "reject",
     ) -> Decision:
         """The run's counts and status: aborted past the reject-rate guard, else a dry run or
         a run that commits."""
@@ -291,5 +383,6 @@ class Decision:
                 f"{rejected} of {read} rows rejected, more than --max-reject-rate {max_reject_rate:g}; "
                 "nothing committed"
             )
-            return cls(verdicts, rejected, read - rejected, "aborted", message)
-        return cls(verdicts, rejected, read - rejected, "dry run" if dry_run else "succeeded")
+            return cls(verdicts, rejected, read - rejected, "aborted", message, on_existing)
+        status = "dry run" if dry_run else "succeeded"
+        return cls(verdicts, rejected, read - rejected, status, None, on_existing)

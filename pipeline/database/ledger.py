@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from pipeline.database import bulk, db
 from pipeline.database.faults import Fault
-from pipeline.errors import DatabaseError, PipelineError
+from pipeline.errors import DatabaseError, PipelineError, UsageError, shown
 
 
 @dataclass
@@ -41,6 +41,11 @@ class Run:
     source_run_id: str | None = None
     columns: list[str] = field(default_factory=list)
     message: str | None = None
+    inserted: int = 0  # what the accepted rows did (``db.RESULTS``)
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    reverted_at: datetime | None = None
 
     def row(self) -> dict:
         values = asdict(self)
@@ -90,6 +95,26 @@ def get(conn: Connection, run_id: str) -> Run | None:
         some = conn.execute(sa.select(t).where(_prefixed(run_id)).limit(2)).mappings().all()
         found = some[0] if len(some) == 1 else None
     return _run(found) if found else None
+
+
+RUN_ID_LENGTH = 36  # a whole run id, as an import prints it
+
+
+def resolve(conn: Connection, run_id: str) -> Run:
+    """The run ``run_id`` names (``get``), or a usage error saying why none is found."""
+    found = get(conn, run_id)
+    if found is not None:
+        return found
+    if len(run_id) < MIN_PREFIX:
+        raise UsageError(
+            f"run id {shown(run_id)!r} is too short: give at least its first {MIN_PREFIX} "
+            "characters (see `dependents runs`)"
+        )
+    if matching(conn, run_id) > 1:
+        raise UsageError(f"run id {shown(run_id)!r} fits more than one run: give more characters")
+    if len(run_id) == RUN_ID_LENGTH:  # asked after an import's commit was cut off: answer that
+        raise UsageError(f"no run {shown(run_id)!r} in this database: nothing of it was committed")
+    raise UsageError(f"no run {shown(run_id)!r} (see `dependents runs`)")
 
 
 def matching(conn: Connection, prefix: str) -> int:
@@ -144,6 +169,7 @@ def record_failure(conn: Connection, run: Run, exc: BaseException) -> None:
     run.finished_at = datetime.now(UTC).replace(tzinfo=None)
     run.message = str(exc)[:1000] if isinstance(exc, PipelineError) else type(exc).__name__
     run.rows_read = run.accepted = run.rejected = 0
+    run.inserted = run.updated = run.unchanged = run.skipped = 0
     lost = isinstance(exc, DatabaseError) and exc.fault is Fault.DISCONNECTED
     try:
         with conn.engine.connect() if lost else nullcontext(conn) as usable, usable.begin():

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pipeline.database import arrow, bulk, db, decide, dialects, sieve, stage
+from pipeline.database import arrow, bulk, db, decide, dialects, sieve, stage, update
 from pipeline.database.decide import SELF_SERVICE_LIMIT, Plan, Verdicts
 from pipeline.database.dialects import Prepared
 from pipeline.database.indexes import SetAside
@@ -47,12 +47,13 @@ class Loader:
     channel: str
     now: datetime
     rebuild_indexes: str = "auto"  # see ``indexes``
+    on_existing: str = "reject"  # a stored twin: rejected, or matched to update or skip
     set_aside: SetAside = field(default_factory=SetAside)  # see ``set_indexes_aside``
 
     def __post_init__(self) -> None:
         self.dialect = dialects.of(self.conn)
         self.sieve = sieve.Sieve()
-        for table in stage.WORK_TABLES:
+        for table in (*stage.WORK_TABLES, *(stage.MATCHING_TABLES if self.matching else ())):
             self.dialect.fresh_temp_table(self.conn, table)
         self.stored = self._any_stored()  # before this run's rows can be in the table
         self.copied = 0  # rows copied straight into ``dependents`` while staging
@@ -60,10 +61,18 @@ class Loader:
         self.plan: Plan | None = None  # the decision's statements, once chosen
         self.dialect.start_import(self.conn)
 
+    @property
+    def matching(self) -> bool:
+        """Whether a row whose dependent is stored already is matched to it, not rejected."""
+        return self.on_existing != "reject"
+
     def set_indexes_aside(self, rows: int) -> None:
         """Before staging a load of about ``rows`` rows: set the keys of ``dependents`` aside
         where the dialect does so before staging and it pays. Then each chunk's candidate rows
-        go straight into ``dependents`` while the next chunk is read."""
+        go straight into ``dependents`` while the next chunk is read. Not when matching: the
+        matched rows' cells are read from the stage, and they must not be copied in."""
+        if self.matching:
+            return
         self.set_aside = self.dialect.set_aside_before_staging(self.conn, rows, self.rebuild_indexes)
 
     @property
@@ -154,6 +163,7 @@ class Loader:
             self_service=self_service,
             repeats=len(keys) > 0,
             crowded=len(crowded) > 0,
+            matching=self.matching,
         )
         if len(keys):
             bulk.write(self.conn, stage.suspect_keys, pd.DataFrame({"key_hash": keys}))
@@ -187,7 +197,14 @@ class Loader:
             for part in self.conn.execute(q, execution_options={"yield_per": size}).partitions(size)
         ]
         found = np.concatenate(parts) if parts else np.empty((0, 5), dtype="int64")
-        return Verdicts(pd.DataFrame(found, columns=["row", "verdict", "ref_row", "existing", "candidate"]))
+        matched = found[:, 1] == decide.MATCHED
+        frame = pd.DataFrame(found[~matched], columns=["row", "verdict", "ref_row", "existing", "candidate"])
+        return Verdicts(frame, int(matched.sum()))
+
+    def update(self, apply: bool) -> int:
+        """``--on-existing update``: record the matched rows' changes, and make them if
+        ``apply``; returns how many stored dependents they change."""
+        return update.changes(self.conn, self.dialect, self.run_id, self.now, apply)
 
     def insert(self, rows: int) -> int:
         """Put every staged row no rule turned away (``rows``, by the verdicts) into

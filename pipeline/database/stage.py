@@ -23,6 +23,8 @@ NAME_KEY_LENGTH = db.NAME_KEY.length  # characters of the natural key's folded n
 OWN = ("id", "created_at", "updated_at", "import_run_id", "source_row", "name_key")
 DATA = [c.name for c in db.dependents.columns if c.name not in OWN]
 KEY_DATA = ("customer_id", "date_of_birth")  # what the rules read of a staged row's data
+# What an update may change of a stored dependent: all but its customer and natural key.
+UPDATABLE = [n for n in DATA if n not in ("customer_id", "first_name", "last_name", "date_of_birth")]
 OWN_VALUES = ":now, :now, :run_id, source_row, name_key"  # the run's own columns, in the insert
 
 _md = sa.MetaData()
@@ -103,6 +105,24 @@ verdicts = sa.Table(
     sa.Column("existing", sa.Integer),  # DEPENDENT_LIMIT_REACHED: dependents already stored
     prefixes=["TEMPORARY"],
 )
+matched = sa.Table(
+    "dependents_matched",  # candidates whose natural key is stored already (``--on-existing``)
+    _md,
+    sa.Column("source_row", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("dependent_id", db.UUID, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+diff = sa.Table(
+    "dependents_diff",  # the matched rows that change their dependent: its old and new values
+    _md,
+    sa.Column("dependent_id", db.UUID, primary_key=True),
+    sa.Column("source_row", sa.Integer, nullable=False),
+    sa.Column("old_updated_at", sa.DateTime, nullable=False),
+    *(sa.Column(f"old_{n}", db.dependents.c[n].type) for n in UPDATABLE),
+    *(sa.Column(f"new_{n}", db.dependents.c[n].type) for n in UPDATABLE),
+    prefixes=["TEMPORARY"],
+)
+MATCHING_TABLES = (matched, diff)  # only an import that updates or skips stored dependents
 WORK_TABLES = (
     *(stage, suspect_keys, suspect_customers),
     *(held, refused, repeated, repeats, crowded, over, verdicts),

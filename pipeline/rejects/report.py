@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import pii
+from pipeline.database.db import RESULTS
 from pipeline.database.ledger import Run
 from pipeline.errors import ReportError, ReportsNotPublished
 from pipeline.pii import open_private
@@ -184,6 +185,7 @@ def summary(run: Run, counts: Counter, include_pii: bool, reports: dict[str, Pat
         "status": run.status,
         "rowsRead": run.rows_read,
         "accepted": run.accepted,
+        **{name: getattr(run, name) for name in RESULTS},
         "rejected": run.rejected,
         "codes": dict(counts.most_common()),
         "includesPii": include_pii,

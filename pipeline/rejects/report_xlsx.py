@@ -34,6 +34,7 @@ from openpyxl.styles import Font, NamedStyle, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
+from pipeline.database.db import RESULTS
 from pipeline.database.ledger import Run
 from pipeline.pii import open_private
 from pipeline.rejects import sheet_xml
@@ -186,6 +187,7 @@ class RejectsXlsx:
             ("Status", run.status),
             ("Rows read", run.rows_read),
             ("Accepted", run.accepted),
+            *((name.capitalize(), getattr(run, name)) for name in RESULTS if _matched(run)),
             ("Rejected", run.rejected),
             ("SSNs", "written in full (--include-pii)" if include_pii else "masked"),
             ("Cell comments", _comment_note(self.rows, self.commented)),
@@ -318,3 +320,8 @@ def _safe_column(cells: pd.Series) -> pd.Series:
     if long.any():
         text = text.where(~long, text.str.slice(0, MAX_CELL - len(CUT_NOTE)) + CUT_NOTE)
     return text
+
+
+def _matched(run: Run) -> bool:
+    """Whether some rows matched stored dependents: then the sheet says what each kind did."""
+    return bool(run.updated or run.unchanged or run.skipped)

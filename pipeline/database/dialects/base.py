@@ -140,6 +140,41 @@ class Dialect:
         """Put the ``rows`` accepted rows into ``dependents``; returns how many went in."""
         return loader.insert_from_stage(INSERT_SQL)
 
+    # -- updates and their history (values kept as text in ``dependent_changes``)
+
+    text_type: ClassVar[str] = "TEXT"  # what a value is cast to, to be kept as text
+    int_type: ClassVar[str] = "INTEGER"
+    timestamp_type: ClassVar[str] = "TIMESTAMP"
+
+    def differs(self, old: str, new: str) -> str:
+        """SQL: ``new`` (never NULL here) is not the value ``old``, exactly (NULL ``old`` included)."""
+        return f"{old} IS DISTINCT FROM {new}"
+
+    def text_of(self, expr: str, kind: sa.types.TypeEngine) -> str:
+        """SQL: a value as the text ``dependent_changes`` keeps (booleans as true/false)."""
+        if isinstance(kind, sa.Boolean):
+            return f"CASE WHEN {expr} THEN 'true' WHEN NOT {expr} THEN 'false' END"
+        return f"CAST({expr} AS {self.text_type})"
+
+    def value_of(self, expr: str, kind: sa.types.TypeEngine) -> str:
+        """SQL: the text ``text_of`` made, as a value of ``kind`` again."""
+        if isinstance(kind, sa.Boolean):
+            return f"CASE {expr} WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END"
+        if isinstance(kind, sa.Integer):
+            return f"CAST({expr} AS {self.int_type})"
+        if isinstance(kind, sa.DateTime):
+            return f"CAST({expr} AS {self.timestamp_type})"
+        if isinstance(kind, sa.Date):
+            return f"CAST({expr} AS DATE)"
+        return expr
+
+    def update_joined(self, sets: list[tuple[str, str]]) -> str:
+        """SQL: set columns of ``dependents d`` from ``dependents_diff x``, joined by id."""
+        assignments = ", ".join(f"{column} = {value}" for column, value in sets)
+        return (
+            f"UPDATE dependents AS d SET {assignments} FROM dependents_diff AS x WHERE d.id = x.dependent_id"
+        )
+
     # -- locks
 
     def lock(self, conn: Connection, timeout: float | None) -> tuple[str, dict] | None:

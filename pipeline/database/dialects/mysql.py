@@ -47,6 +47,18 @@ class MySQL(Dialect):
     # this hint makes it sort instead.
     big_result = "SQL_BIG_RESULT"
 
+    text_type = "CHAR"
+    int_type = "SIGNED"
+    timestamp_type = "DATETIME"
+
+    def differs(self, old: str, new: str) -> str:
+        """Compared as bytes: the table's collation would take ``male`` and ``Male`` as equal."""
+        return f"NOT (CAST({old} AS BINARY) <=> CAST({new} AS BINARY))"
+
+    def update_joined(self, sets: list[tuple[str, str]]) -> str:
+        assignments = ", ".join(f"d.{column} = {value}" for column, value in sets)
+        return f"UPDATE dependents d JOIN dependents_diff x ON d.id = x.dependent_id SET {assignments}"
+
     def engine_url(self, parsed: URL) -> URL:
         if "+" in parsed.drivername:
             return parsed

@@ -87,6 +87,15 @@ class SQLite(Dialect):
     stage_in_customer_order = True  # no hash join: it looks each customer up in an index, in order
     creates_tables_on_first_use = True
 
+    def differs(self, old: str, new: str) -> str:
+        return f"{old} IS NOT {new}"
+
+    def value_of(self, expr: str, kind: sa.types.TypeEngine) -> str:
+        """Dates and times are kept as ISO text already (a CAST would make them numbers)."""
+        if isinstance(kind, sa.Date | sa.DateTime):
+            return expr
+        return super().value_of(expr, kind)
+
     def connect_args(self) -> dict[str, Any]:
         return {"timeout": 60}
 
