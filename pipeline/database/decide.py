@@ -77,17 +77,22 @@ WHERE c.id IS NULL
 # With the foreign key to ``customers`` back before the rules every candidate's customer is
 # proven: only the rows a row rule rejected are looked up, and stored twins by a join of their own.
 UNKNOWN_AMONG_REJECTED = UNKNOWN_CUSTOMERS + "  AND s.candidate = 0\n"
-TWINS = _sql("""
-INSERT INTO dependents_refused (source_row, verdict)
-SELECT s.source_row, {DEPENDENT_ALREADY_EXISTS}
-FROM dependents_stage s
+# Each candidate with a stored twin (the same natural key), and that twin.
+WITH_STORED_TWIN = """FROM dependents_stage s
 JOIN dependents d
   ON d.customer_id = s.customer_id
  AND d.date_of_birth = s.date_of_birth
  AND d.name_key = s.name_key
  AND {stored}
 WHERE s.candidate = 1
+"""
+TWINS = (
+    _sql("""
+INSERT INTO dependents_refused (source_row, verdict)
+SELECT s.source_row, {DEPENDENT_ALREADY_EXISTS}
 """)
+    + WITH_STORED_TWIN
+)
 # A narrow stage holds the rejected rows and the groupings' suspects: the other candidates
 # are only in ``dependents``, where their customers are looked up.
 UNKNOWN_COPIED = _sql("""
@@ -98,17 +103,13 @@ LEFT JOIN customers c ON c.id = d.customer_id
 WHERE d.import_run_id = :run_id AND c.id IS NULL
 """)
 # ``--on-existing update|skip``: a stored twin is a match, not a refusal (its customer exists).
-MATCHES = """
+MATCHES = (
+    """
 INSERT INTO dependents_matched (source_row, dependent_id)
 SELECT s.source_row, d.id
-FROM dependents_stage s
-JOIN dependents d
-  ON d.customer_id = s.customer_id
- AND d.date_of_birth = s.date_of_birth
- AND d.name_key = s.name_key
- AND {stored}
-WHERE s.candidate = 1
 """
+    + WITH_STORED_TWIN
+)
 # A later row of a matched key repeats the row that matched: it changes nothing.
 UNMATCH_REPEATS = """
 DELETE FROM dependents_matched WHERE source_row IN (SELECT source_row FROM dependents_repeats)
@@ -200,11 +201,15 @@ FROM dependents_repeats r LEFT JOIN dependents_over o ON o.source_row = r.first_
     )
 )
 # The verdicts, read back once (a verdict's row missing from a narrow stage is a candidate).
-VERDICTS_SQL = """
+VERDICTS_SQL = f"""
 SELECT v.source_row, v.verdict, COALESCE(v.ref_row, -1), COALESCE(v.existing, -1), COALESCE(s.candidate, 1)
 FROM dependents_verdicts v LEFT JOIN dependents_stage s ON s.source_row = v.source_row
+WHERE v.verdict <> {MATCHED}
 ORDER BY v.source_row
 """
+# Matched rows are only counted: joined to the stage, as many as the file holds, MariaDB
+# (no index on a temporary table's ``source_row``) would read the stage once per row.
+MATCHED_SQL = "SELECT COUNT(*) FROM dependents_matched"
 
 
 @dataclass(frozen=True)

@@ -197,9 +197,10 @@ class Loader:
             for part in self.conn.execute(q, execution_options={"yield_per": size}).partitions(size)
         ]
         found = np.concatenate(parts) if parts else np.empty((0, 5), dtype="int64")
-        matched = found[:, 1] == decide.MATCHED
-        frame = pd.DataFrame(found[~matched], columns=["row", "verdict", "ref_row", "existing", "candidate"])
-        return Verdicts(frame, int(matched.sum()))
+        matched = self.conn.exec_driver_sql(decide.MATCHED_SQL).scalar_one() if self.matching else 0
+        return Verdicts(
+            pd.DataFrame(found, columns=["row", "verdict", "ref_row", "existing", "candidate"]), matched
+        )
 
     def update(self, apply: bool) -> int:
         """``--on-existing update``: record the matched rows' changes, and make them if
