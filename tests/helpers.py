@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline.database import db
+from pipeline.errors import DatabaseError
 from pipeline.rows import columns
 from pipeline.rows.normalise import normalise
 from pipeline.rows.validate import Validator
@@ -70,6 +71,8 @@ def server_url(kind: str) -> str:
         db.init(engine)
     except sa.exc.OperationalError as exc:
         (pytest.fail if required else pytest.skip)(f"{kind} at {db.masked(url)} unreachable: {exc.orig}")
+    except DatabaseError as exc:
+        pytest.fail(f"{kind} at {db.masked(url)}: cannot start from empty tables: {exc}")
     finally:
         engine.dispose()
     return url

@@ -213,11 +213,14 @@ def reading(engine: Engine) -> Connection:
     return engine.connect().execution_options(**{READS_ONLY: True})
 
 
-def drop_all(engine: Engine) -> None:
-    """Drop the importer's tables and schema version (tests and the bench start from scratch)."""
-    metadata.drop_all(engine)
-    with engine.begin() as conn:
+def drop_all(engine: Engine, wait: float = 120) -> None:
+    """Drop the importer's tables and schema version (tests and the bench start from scratch),
+    waiting at most ``wait`` seconds for the import lock and each table's lock: a server
+    still running a killed client's statement fails the caller rather than hanging it."""
+    with engine.connect() as conn, import_lock(conn, wait):
+        metadata.drop_all(conn)
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {migrate.VERSION_TABLE}")
+        conn.commit()
 
 
 def import_lock(conn: Connection, timeout: float | None) -> AbstractContextManager[None]:

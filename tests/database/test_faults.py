@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from bench import generate
 from pipeline import run
 from pipeline.database import db, load
+from pipeline.errors import DatabaseError
 from tests.helpers import AS_OF, invoke, query, server_url
 
 pytestmark = pytest.mark.slow
@@ -309,5 +310,22 @@ def execute(url: str, *statements: str) -> None:
         with engine.begin() as conn:
             for sql in statements:
                 conn.exec_driver_sql(sql)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_dropping_the_tables_gives_up_on_a_session_that_holds_them(kind, tmp_path):
+    """Tests and the bench start by dropping the tables: a session left running by a killed
+    client must fail that start within the wait, not hang it."""
+    url = server_url(kind)
+    engine = db.engine_for(url)
+    try:
+        with engine.connect() as holder:
+            hold_customers(holder)
+            started = time.monotonic()
+            with pytest.raises((sa.exc.OperationalError, DatabaseError)):
+                db.drop_all(engine, wait=1)
+            assert time.monotonic() - started < 30
     finally:
         engine.dispose()
