@@ -10,16 +10,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import click
 from sqlalchemy.engine import Connection
 
-from pipeline import progress, summary
+from pipeline import batch as batch_lib
+from pipeline import inbox, progress, summary
 from pipeline import run as run_lib
 from pipeline.database import customers as customers_lib
 from pipeline.database import db, decide, dialects, indexes, ledger, migrate
 from pipeline.database import revert as revert_lib
+from pipeline.errors import UsageError
 from pipeline.guard import friendly
 from pipeline.options import CHUNK_SIZE
 from pipeline.rejects import rebuild
@@ -74,7 +77,7 @@ def cli() -> None:
 
 
 @cli.command("import")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("paths", metavar="PATH...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @db_option
 @click.option(
     "--profile",
@@ -118,7 +121,7 @@ def cli() -> None:
 @click.option(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the rejects report goes.  [default: reports/<run id>/]",
+    help="Each run's reports go in a folder of its own in here, named for the run.  [default: reports]",
 )
 @click.option("--dry-run", is_flag=True, help="Apply every rule and write the report; commit nothing.")
 @click.option(
@@ -151,7 +154,7 @@ def cli() -> None:
     "--lock-timeout",
     type=click.FloatRange(min=0),
     metavar="SECONDS",
-    help="Give up (exit 4) after waiting this long for another import into the same database, "
+    help="Give up (exit 5) after waiting this long for another import into the same database, "
     "or for any lock another session holds.  [default: wait]",
 )
 @click.option(
@@ -169,6 +172,24 @@ def cli() -> None:
     "value) to this CSV file.",
 )
 @click.option(
+    "--archive",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Move each file whose run committed into this folder (same filesystem).",
+)
+@click.option(
+    "--quarantine",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Move each refused or aborted file into this folder, with <name>.why.txt beside it.",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    default=inbox.SETTLE,
+    show_default=True,
+    metavar="SECONDS",
+    help="Leave a file in a folder for the next run if it changed less than this long ago.",
+)
+@click.option(
     "--quiet",
     "-q",
     is_flag=True,
@@ -181,16 +202,41 @@ def cli() -> None:
     "database's decision; the insert; ...).",
 )
 @friendly
-def import_(file: Path, db_url: str, quiet: bool, timings: bool, **options) -> None:
-    """Import the dependents in FILE (CSV or XLSX)."""
+def import_(
+    paths: tuple[Path, ...],
+    db_url: str,
+    quiet: bool,
+    timings: bool,
+    archive: Path | None,
+    quarantine: Path | None,
+    settle: float,
+    **options,
+) -> None:
+    """Import the dependents in each PATH (a CSV or XLSX file, or a folder standing for the
+    spreadsheets directly inside it), each file in its own transaction."""
+    if options["changes"] and len(paths) > 1:
+        raise UsageError("--changes names one file of changes: import one file with it")
     options["progress"] = progress.for_terminal(quiet)
-    outcome = run_lib.import_file(db_url, file, run_lib.Options(**options))
-    for warning in outcome.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    click.echo(summary.describe(outcome))
-    if timings:
-        click.echo(summary.describe_steps(outcome.steps), err=True)
-    sys.exit(outcome.exit_code)
+    where = batch_lib.Inbox(archive, quarantine, settle)
+    said = partial(_say_done, timings=timings)
+    done = batch_lib.import_all(db_url, list(paths), run_lib.Options(**options), where, said)
+    for line in summary.describe_batch(done):
+        click.echo(line, err=True)
+    sys.exit(done.exit_code)
+
+
+def _say_done(done: batch_lib.Done, timings: bool) -> None:
+    """One file's end, as a single import says it: its warnings, summary or error, and move."""
+    if done.error:
+        click.echo(f"Error: {done.error}", err=True)
+    else:
+        for warning in done.outcome.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        click.echo(summary.describe(done.outcome))
+        if timings:
+            click.echo(summary.describe_steps(done.outcome.steps), err=True)
+    if done.moved_to:
+        click.echo(f"Moved {done.path.name} to {done.moved_to}", err=True)
 
 
 @cli.group("db")
@@ -329,7 +375,7 @@ def runs_show(run_id: str, db_url: str) -> None:
     "--lock-timeout",
     type=click.FloatRange(min=0),
     metavar="SECONDS",
-    help="Give up (exit 4) after waiting this long for an import into the same database.  [default: wait]",
+    help="Give up (exit 5) after waiting this long for an import into the same database.  [default: wait]",
 )
 @friendly
 def runs_revert(run_id: str, db_url: str, dry_run: bool, lock_timeout: float | None) -> None:
@@ -359,7 +405,7 @@ def _connect(db_url: str) -> Iterator[Connection]:
 @click.option(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where to write the reports.  [default: reports/<run id>/]",
+    help="The reports go in a folder named for the run in here.  [default: reports]",
 )
 @click.option("--include-pii", is_flag=True, help="Write SSNs in full (masked by default).")
 @friendly
@@ -367,7 +413,7 @@ def report_cmd(run_id: str, db_url: str, report_dir: Path | None, include_pii: b
     """Write a run's reports again from the database (RUN_ID or a unique prefix)."""
     with _connect(db_url) as conn:
         r = ledger.resolve(conn, run_id)
-        paths = rebuild.rebuild(conn, r, report_dir or Path("reports") / r.id, include_pii)
+        paths = rebuild.rebuild(conn, r, (report_dir or run_lib.REPORTS) / r.id, include_pii)
     click.echo(f"Reports for run {r.id}: {paths['rejects_csv'].parent}")
 
 

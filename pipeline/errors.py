@@ -17,6 +17,7 @@ class PipelineError(Exception):
     """Base: an import could not run; nothing was written."""
 
     exit_code = 2
+    run_id: str | None = None  # the run that recorded the failure, when one was started
 
 
 class FileError(PipelineError):
@@ -38,13 +39,15 @@ class AlreadyImported(PipelineError):
 
 
 class DatabaseError(PipelineError):
-    """The database is unreachable or failed (exit 4); ``fault`` says which way, when known."""
+    """The database is unreachable or failed (exit 4), or another session held a lock past
+    ``--lock-timeout`` (exit 5); ``fault`` says which way, when known."""
 
     exit_code = 4
 
     def __init__(self, message: str, fault: object = None):
         super().__init__(message)
         self.fault = fault  # a ``pipeline.database.faults.Fault``, or None
+        self.exit_code = getattr(fault, "exit_code", DatabaseError.exit_code)
 
 
 class ReportError(PipelineError):
@@ -53,11 +56,19 @@ class ReportError(PipelineError):
     exit_code = 2
 
 
-class ReportsNotPublished(PipelineError):
-    """The run settled (its data committed) but its reports could not be moved into place
-    (exit 5); ``dependents report RUN_ID`` writes them again from the database."""
+class LockHeld(PipelineError):
+    """Another batch is working on the same inbox (exit 5)."""
 
     exit_code = 5
+
+
+class ReportsNotPublished(PipelineError):
+    """The run settled (its data committed) but its reports could not be moved into place;
+    ``dependents report RUN_ID`` writes them again. The exit status is the run's own."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class Terminated(BaseException):  # like KeyboardInterrupt: a stop, not an error

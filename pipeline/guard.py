@@ -3,7 +3,7 @@ the documented exit status.
 
 Exit status: 0 every row accepted; 1 finished with rejected rows; 2 a usage or file error
 (nothing written); 3 aborted by ``--max-reject-rate`` (nothing committed); 4 the database is
-unreachable or failed; 5 finished, but the reports could not be moved into place; 70 an
+unreachable or failed; 5 another run held a lock past the wait; 70 an
 internal error (a bug: nothing committed, details in a file); 130 interrupted (Ctrl-C), 143
 terminated (SIGTERM).
 """

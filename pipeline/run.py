@@ -38,6 +38,8 @@ from pipeline.rows.validate import Validator, long_cells
 from pipeline.timings import Steps
 from schemas import PROFILES
 
+REPORTS = Path("reports")  # where each run's report folder goes, unless told
+
 
 @dataclass
 class Outcome:
@@ -50,10 +52,7 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        """0 every row accepted, 1 some rejected, 3 aborted by the reject-rate guard."""
-        if self.run.status == "aborted":
-            return 3
-        return 1 if self.run.rejected else 0
+        return self.run.exit_code
 
 
 def import_file(url: str, path: Path, options: Options) -> Outcome:
@@ -91,7 +90,7 @@ class Import:
         self.validator = Validator(self.profile, self.run.as_of, options.date_order)
         self.spool, self.counts = Spool(), Counter()
         layout = report.Layout(self.src.headers, self.cmap.report, self.cmap.positions, options.include_pii)
-        out_dir = options.report_dir or Path("reports") / self.run.id
+        out_dir = (options.report_dir or REPORTS) / self.run.id
         self.pending = report.Pending(out_dir, report.stem_of(self.src.path), layout)
         self.warnings = list(self.cmap.warnings)
         self.loader: load.Loader | None = None
@@ -156,6 +155,8 @@ class Import:
                     trans.rollback()
             if not isinstance(exc, AlreadyImported):
                 ledger.record_failure(conn, self.run, db.explained(self.url, exc))
+                if isinstance(exc, PipelineError):
+                    exc.run_id = self.run.id
             raise
         self.finish(conn, trans)
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+from pipeline.batch import Batch
 from pipeline.database.db import RESULTS
 from pipeline.database.ledger import Run
 from pipeline.database.revert import Reverted
+from pipeline.rows.columns import listed
 from pipeline.run import Outcome
 from pipeline.timings import Steps
 
@@ -55,6 +59,33 @@ def describe_revert(done: Reverted) -> str:
             "it updated (--dry-run: nothing changed)."
         )
     return f"Reverted run {done.run.id}: removed {removed} it inserted, restored {restored} it updated."
+
+
+def describe_batch(batch: Batch) -> list[str]:
+    """The closing lines of an import of several files (none for one file imported alone):
+    what each file came to, what was left for later, and the batch's status."""
+    lines = []
+    if batch.settling:
+        names = [p.name for p in batch.settling]
+        lines.append(f"Left for the next run, changed too recently (--settle): {listed(names)}")
+    if batch.left:
+        lines.append(f"Not tried, the batch stopped: {listed([p.name for p in batch.left])}")
+    if len(batch.done) == 1 and not lines:
+        return lines
+    by_status = Counter(done.exit_code for done in batch.done)
+    ended = "".join(f", {n} {BATCH_STATUS[code]}" for code, n in sorted(by_status.items()))
+    lines.append(f"{_rows(len(batch.done), 'file')} imported{ended}; exit status {batch.exit_code}")
+    return lines
+
+
+BATCH_STATUS = {
+    0: "clean",
+    1: "with rejected rows",
+    2: "refused",
+    3: "aborted",
+    4: "stopped by the database",
+    5: "stopped by a lock",
+}
 
 
 def _rows(n: int, what: str) -> str:

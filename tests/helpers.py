@@ -126,6 +126,13 @@ def kid(n: int, customer: str = C1, first: str | None = None) -> list[str]:
     return [customer, first or f"Kid{n}", "Jones", f"2015-01-{n:02d}"]
 
 
+def run_folder(out: Path) -> Path:
+    """The report folder of the latest run under ``out`` (``--report-dir``: a folder per run);
+    ``out`` itself when it holds none."""
+    folders = [p for p in out.glob("*") if p.is_dir() and not p.name.startswith(".")]
+    return max(folders, key=lambda p: p.stat().st_mtime_ns, default=out)
+
+
 def run_import(url: str, tmp: Path, rows: list[list[str]], *extra: str, name: str = "d.csv"):
     """Import ``rows``; returns (exit code, {row: [codes]}, notifications by row)."""
     if not query(url, "SELECT id FROM customers"):
@@ -134,8 +141,9 @@ def run_import(url: str, tmp: Path, rows: list[list[str]], *extra: str, name: st
     path = write_csv(tmp / name, HEADER, rows)
     result = invoke("import", path, "--db", url, "--as-of", AS_OF, "--report-dir", out, *extra)
     codes: dict[int, list[str]] = {}
-    if (out / f"{path.stem}.rejects.csv").exists():
-        with (out / f"{path.stem}.rejects.csv").open(encoding="utf-8-sig") as fh:
+    rejects = run_folder(out) / f"{path.stem}.rejects.csv"
+    if rejects.is_file():
+        with rejects.open(encoding="utf-8-sig") as fh:
             codes = {int(r["row"]): r["codes"].split(";") for r in csv.DictReader(fh)}
     return result.exit_code, codes
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench import generate
-from tests.helpers import AS_OF, invoke, query, server_url
+from tests.helpers import AS_OF, invoke, query, run_folder, server_url
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def outcome(url: str, files: tuple[Path, Path], tmp: Path, chunk: int, *extra: s
         *extra,
     )
     assert result.exit_code == 1, result.output
-    with (tmp / "dependents.rejects.csv").open(encoding="utf-8-sig") as fh:
+    with (run_folder(tmp) / "dependents.rejects.csv").open(encoding="utf-8-sig") as fh:
         rejects = [(int(r["row"]), r["codes"]) for r in csv.DictReader(fh)]
     stored = query(
         url, "SELECT source_row, customer_id, first_name, last_name FROM dependents ORDER BY source_row"

@@ -23,6 +23,7 @@ def arguments(command: click.Command, tmp_path) -> list[str]:
     """A value for each argument that cannot work: a missing file or run, a folder for a file."""
     values = {
         "file": tmp_path / "missing.csv",
+        "paths": tmp_path / "missing.csv",
         "run_id": "0123456789abcdef",
         "out": tmp_path,
     }

@@ -54,7 +54,7 @@ def test_a_mutated_file_is_loaded_or_refused_never_a_crash(sqlite_url, tmp_path,
         )
         stored = query(sqlite_url, "SELECT COUNT(*) FROM dependents WHERE import_run_id = :r", r=run_id)
         assert stored == [(accepted,)] and read == accepted + rejected, n
-        reported = out / f"m{n}.rejects.csv"
+        reported = out / run_id / f"m{n}.rejects.csv"
         with reported.open(encoding="utf-8-sig", newline="") as fh:
             assert sum(1 for _ in csv.DictReader(fh)) == rejected, n
 

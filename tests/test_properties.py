@@ -121,7 +121,7 @@ def test_every_row_is_stored_or_reported_once_with_its_cells(url, tmp_path, f):
     stored = [
         r for (r,) in query(url, "SELECT source_row FROM dependents WHERE import_run_id = :r", r=run_id)
     ]
-    reported = rejects(out / f"{path.stem}.rejects.csv")
+    reported = rejects(out / run_id / f"{path.stem}.rejects.csv")
     expected = {i for i, cells in enumerate(f["rows"], start=2) if any(c != "" for c in cells)}
     event(f"rows stored: {'some' if stored else 'none'}; rejected: {'some' if reported else 'none'}")
     assert len(stored) == accepted and len(reported) == rejected and read == accepted + rejected

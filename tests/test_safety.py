@@ -190,7 +190,7 @@ def test_an_import_waits_for_the_one_before_it_only_so_long(kind, tmp_path, monk
         )
         waited = time.monotonic() - began
     engine.dispose()  # the other session ends, and its lock with it
-    assert result.exit_code == 4
+    assert result.exit_code == 5
     assert (
         result.stderr
         == "Error: timed out after 1 s waiting for another import into this database to finish\n"

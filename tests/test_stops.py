@@ -17,7 +17,18 @@ import pytest
 from bench import generate
 from pipeline.database import db
 from pipeline.database.customers import load_customers
-from tests.helpers import AS_OF, C1, HEADER, customers_csv, invoke, kid, query, server_url, write_csv
+from tests.helpers import (
+    AS_OF,
+    C1,
+    HEADER,
+    customers_csv,
+    invoke,
+    kid,
+    query,
+    run_folder,
+    server_url,
+    write_csv,
+)
 
 ROWS = 20_000
 POINTS = 9  # instants spread from the process's start to just past its end
@@ -102,4 +113,4 @@ def test_a_stop_just_after_the_commit_is_said_and_the_run_stands(
     assert "3 rows read, 2 accepted, 1 rejected (committed)" in result.stdout
     assert result.stderr == f"{name} came as the import committed: what it committed is said above.\n"
     assert query(sqlite_url, "SELECT COUNT(*) FROM dependents") == [(2,)]
-    assert (tmp_path / "r" / "d.rejects.csv").exists()
+    assert (run_folder(tmp_path / "r") / "d.rejects.csv").exists()

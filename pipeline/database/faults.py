@@ -1,7 +1,7 @@
 """The ways a database can fail an import that a user can act on, and what each says.
 
 Each dialect recognises its own driver's errors (``Dialect.fault``); the message and the
-exit status (4) are the same whichever database it was.
+exit status (4, or 5 for a lock held past the wait) are the same whichever database it was.
 """
 
 from __future__ import annotations
@@ -15,6 +15,11 @@ class Fault(Enum):
     READ_ONLY = "the database is read-only for this connection"
     CONFLICT = "a deadlock or serialisation failure with another session"
     DISCONNECTED = "the connection to the server was lost"
+
+    @property
+    def exit_code(self) -> int:
+        """5 when another session held a lock past the wait; 4 for any other fault."""
+        return 5 if self is Fault.LOCK_TIMEOUT else 4
 
     @property
     def retried(self) -> bool:

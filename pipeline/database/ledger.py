@@ -47,6 +47,13 @@ class Run:
     skipped: int = 0
     reverted_at: datetime | None = None
 
+    @property
+    def exit_code(self) -> int:
+        """0 every row accepted, 1 some rejected, 3 aborted by the reject-rate guard."""
+        if self.status == "aborted":
+            return 3
+        return 1 if self.rejected else 0
+
     def row(self) -> dict:
         values = asdict(self)
         values["columns"] = json.dumps(self.columns, ensure_ascii=False)
@@ -77,9 +84,12 @@ def add_rejects(conn: Connection, run_id: str, rejects: pd.DataFrame) -> None:
 
 
 def succeeded_with(conn: Connection, sha256: str) -> Run | None:
-    """The latest succeeded run of a file with this SHA-256, if any."""
+    """The latest succeeded run of a file with this SHA-256 that stored rows, if any: a run
+    that stored none (a header-only file, every row rejected) does not make it imported."""
     t = db.import_runs
-    q = sa.select(t).where(t.c.sha256 == sha256, t.c.status == "succeeded").order_by(t.c.started_at.desc())
+    stored = (t.c.inserted + t.c.updated) > 0
+    q = sa.select(t).where(t.c.sha256 == sha256, t.c.status == "succeeded", stored)
+    q = q.order_by(t.c.started_at.desc())
     found = conn.execute(q).mappings().first()
     return _run(found) if found else None
 

@@ -270,7 +270,7 @@ class Pending:
 
     def __init__(self, out_dir: Path, stem: str, layout: Layout):
         self.out_dir, self.stem, self.layout = out_dir, stem, layout
-        self.created = not out_dir.exists()
+        self.created = _missing(out_dir)  # the folders ``prepare`` makes, innermost first
         self.partial = out_dir / f".{stem}.partial"
         self.paths: dict[str, Path] = {}
         self.committed = False  # set by the import once its data is committed
@@ -317,13 +317,25 @@ class Pending:
     def unpublished(self, run: Run, reason: str) -> ReportsNotPublished:
         return ReportsNotPublished(
             f"run {run.id} finished ({run.status}), but its reports could not be moved into "
-            f"{self.out_dir} ({reason}); `dependents report {run.id}` writes them again"
+            f"{self.out_dir} ({reason}); `dependents report {run.id}` writes them again",
+            run.exit_code,
         )
 
     def discard(self) -> None:
         shutil.rmtree(self.partial, ignore_errors=True)
-        if self.created and self.out_dir.exists() and not any(self.out_dir.iterdir()):
-            self.out_dir.rmdir()
+        for folder in self.created:
+            if not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
+
+
+def _missing(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def stem_of(path: Path) -> str:

@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 from pipeline.errors import FileError
 
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
+SPREADSHEET_SUFFIXES = {".csv", ".tsv", *XLSX_SUFFIXES}  # what a folder of files to import offers
 DELIMITERS = (",", ";", "\t")
 BLOCK = 1 << 20
 

@@ -131,7 +131,7 @@ def test_a_lock_held_by_another_session_is_waited_for_up_to_the_lock_timeout(kin
         result = import_(url, path, tmp_path, "--lock-timeout", "1")
         waited = time.monotonic() - began
     engine.dispose()
-    assert result.exit_code == 4
+    assert result.exit_code == 5
     assert one_line(result).endswith(
         ": gave up waiting for a lock another session holds (see --lock-timeout)\n"
     )

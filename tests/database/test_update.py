@@ -20,6 +20,7 @@ from tests.helpers import (
     import_rows,
     invoke,
     query,
+    run_folder,
     run_of,
     write_csv,
 )
@@ -70,7 +71,7 @@ def test_update_across_a_chunk_boundary_with_new_rows_and_a_repeat(kind, tmp_pat
     assert result.exit_code == 1, result.output
     # Bob twice: the first row updates him, the later one repeats it.
     assert "3 accepted (1 inserted, 1 updated, 1 unchanged), 1 rejected" in result.stdout
-    with (tmp_path / "r-fix.csv" / "fix.rejects.csv").open(encoding="utf-8-sig") as fh:
+    with (run_folder(tmp_path / "r-fix.csv") / "fix.rejects.csv").open(encoding="utf-8-sig") as fh:
         assert [(r["row"], r["codes"]) for r in csv.DictReader(fh)] == [("5", "DUPLICATE_IN_FILE")]
     assert [r[2] for r in dependents_in(url)] == ["555-1000", "555-2222", None]
 

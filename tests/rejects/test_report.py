@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from pipeline.rejects import report
 from pipeline.rejects.report_xlsx import WARNING_FILL
-from tests.helpers import AS_OF, customers_csv, invoke, query, write_csv
+from tests.helpers import AS_OF, customers_csv, invoke, query, run_folder, write_csv
 
 C1 = "11111111-1111-4111-8111-111111111111"
 C2 = "22222222-2222-4222-8222-222222222222"
@@ -45,7 +45,7 @@ def imported(url: str, tmp: Path, *extra: str, rows=ROWS, name="in.csv"):
         out,
         *extra,
     )
-    return result, out
+    return result, run_folder(out)
 
 
 def test_xlsx_marks_each_offending_cell_and_summarises(sqlite_url, tmp_path):
@@ -191,10 +191,11 @@ def test_report_command_rebuilds_the_reports_from_the_database(sqlite_url, tmp_p
     ((run_id,),) = query(sqlite_url, "SELECT id FROM import_runs")
     result = invoke("report", run_id, "--db", sqlite_url, "--report-dir", tmp_path / "rebuilt")
     assert result.exit_code == 0
+    rebuilt = tmp_path / "rebuilt" / run_id
     for name in ("in.rejects.csv", "in.notifications.jsonl"):
-        assert (tmp_path / "rebuilt" / name).read_bytes() == (out / name).read_bytes()
-    assert _rejects_sheet(tmp_path / "rebuilt" / "in.rejects.xlsx") == _rejects_sheet(out / "in.rejects.xlsx")
-    assert "987-65-4321" not in _text_of(tmp_path / "rebuilt" / "in.rejects.xlsx")
+        assert (rebuilt / name).read_bytes() == (out / name).read_bytes()
+    assert _rejects_sheet(rebuilt / "in.rejects.xlsx") == _rejects_sheet(out / "in.rejects.xlsx")
+    assert "987-65-4321" not in _text_of(rebuilt / "in.rejects.xlsx")
     assert ("CUSTOMER_NOT_FOUND" in (out / "in.rejects.csv").read_text(encoding="utf-8-sig")) is verdict
 
 
@@ -319,7 +320,7 @@ def test_a_character_xml_cannot_hold_in_any_column_leaves_the_workbook_whole(sql
         *("--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path / "r"),
     )
     assert result.exit_code == 1, result.output
-    ws = load_workbook(tmp_path / "r" / "in.rejects.xlsx")["Rejects"]
+    ws = load_workbook(run_folder(tmp_path / "r") / "in.rejects.xlsx")["Rejects"]
     assert ws.cell(2, 2).value == "FIRST_NAME_REQUIRED;NOTES_INVALID"
     assert [ws.cell(2, 10).value, ws.cell(2, 11).value] == ["n\ufffd", "x\ufffd"]
 
@@ -352,7 +353,7 @@ def test_an_unfixed_control_character_is_refused_again_when_the_report_is_import
         tmp_path / "r2",
     )
     assert again.exit_code == 1
-    with (tmp_path / "r2" / "in.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
+    with (run_folder(tmp_path / "r2") / "in.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
         line = next(csv.DictReader(fh))
     assert (line["codes"], line["notes"]) == ("NOTES_INVALID", "bell\ufffd")
 
