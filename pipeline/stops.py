@@ -6,8 +6,11 @@ stop can no longer undo anything, so the command finishes and says what it did, 
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,6 +40,35 @@ def _note(signum, frame) -> None:
     _noted.append(signum)
 
 
+def _redeliver(default_hook):
+    """A stop raised inside a finaliser or weakref callback cannot leave it: Python prints
+    "Exception ignored" and goes on. Send the signal again a moment later, from another
+    thread, so that it is raised once the callback (and this hook) have returned."""
+
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, Terminated):
+            if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:  # ``_terminate`` ignored the rest
+                signal.signal(signal.SIGTERM, _terminate)
+            _send_later(signal.SIGTERM)
+        elif isinstance(unraisable.exc_value, KeyboardInterrupt):
+            _send_later(signal.SIGINT)
+        else:
+            default_hook(unraisable)
+
+    return hook
+
+
+def _send_later(signum: int) -> None:
+    def send() -> None:
+        time.sleep(REDELIVERY_PAUSE)
+        os.kill(os.getpid(), signum)
+
+    threading.Thread(target=send, name="redeliver-stop", daemon=True).start()
+
+
+REDELIVERY_PAUSE = 0.01  # seconds: long enough for a callback to return
+
+
 @contextmanager
 def stoppable() -> Iterator[None]:
     """While a command runs, Ctrl-C and SIGTERM stop it; afterwards, the handlers as before."""
@@ -44,12 +76,15 @@ def stoppable() -> Iterator[None]:
         yield
         return
     before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    hook_before = sys.unraisablehook
+    sys.unraisablehook = _redeliver(hook_before)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
     _noted.clear()
     try:
         yield
     finally:
+        sys.unraisablehook = hook_before
         if _process:  # the command has said what it did: a stop now would only change the status
             for s in STOP_SIGNALS:
                 signal.signal(s, signal.SIG_IGN)  # ignored, not handled: finalising Python resets handlers

@@ -114,3 +114,29 @@ def test_a_stop_just_after_the_commit_is_said_and_the_run_stands(
     assert result.stderr == f"{name} came as the import committed: what it committed is said above.\n"
     assert query(sqlite_url, "SELECT COUNT(*) FROM dependents") == [(2,)]
     assert (run_folder(tmp_path / "r") / "d.rejects.csv").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_landing_in_a_weakref_callback_is_raised_after_it_not_lost(signum):
+    """Python cannot raise out of a finaliser or weakref callback (it prints "Exception
+    ignored" and goes on): a stop that lands there is raised again in ordinary code."""
+    import weakref
+
+    from pipeline import stops
+    from pipeline.errors import Terminated
+
+    class Thing:
+        pass
+
+    def callback(_ref) -> None:
+        os.kill(os.getpid(), signum)
+        for _ in range(10_000):  # the handler runs here, inside the callback
+            pass
+
+    expected = KeyboardInterrupt if signum == signal.SIGINT else Terminated
+    with pytest.raises(expected), stops.stoppable():
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        del thing
+        time.sleep(5)  # the stop is raised again here, in ordinary code
+    assert ref() is None
