@@ -5,6 +5,7 @@ Exit statuses are ``pipeline.guard``'s, one set for every command.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import click
 from sqlalchemy.engine import Connection
 
 from pipeline import batch as batch_lib
-from pipeline import inbox, progress, summary
+from pipeline import config, inbox, progress, summary
 from pipeline import run as run_lib
 from pipeline.database import customers as customers_lib
 from pipeline.database import db, decide, dialects, indexes, ledger, migrate
@@ -69,11 +70,25 @@ class Bytes(click.ParamType):
         return int(found.group(1)) * UNITS[found.group(2)]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": config.ENV_PREFIX}
+)
 @click.version_option(package_name="dependents-import")
-def cli() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=config.ENV,
+    help=f"Settings file (import's long options as keys); else ${config.ENV}, else ./{config.LOCAL}.",
+)
+@click.pass_context
+@friendly
+def cli(ctx: click.Context, config_path: Path | None) -> None:
     """Bulk import of dependents from CSV/XLSX into a SQL database, validated against the
     CareCycle v2 and Add Dependent v2.0 contracts."""
+    settings = config.load(config.find(config_path), import_)
+    ctx.meta["settings"] = settings
+    ctx.default_map = config.default_map(cli, settings)
 
 
 @cli.command("import")
@@ -190,6 +205,13 @@ def cli() -> None:
     help="Leave a file in a folder for the next run if it changed less than this long ago.",
 )
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per file on stdout (counts, run, reports, move), then one for the batch.",
+)
+@click.option(
     "--quiet",
     "-q",
     is_flag=True,
@@ -210,6 +232,7 @@ def import_(
     archive: Path | None,
     quarantine: Path | None,
     settle: float,
+    log_format: str,
     **options,
 ) -> None:
     """Import the dependents in each PATH (a CSV or XLSX file, or a folder standing for the
@@ -218,11 +241,17 @@ def import_(
         raise UsageError("--changes names one file of changes: import one file with it")
     options["progress"] = progress.for_terminal(quiet)
     where = batch_lib.Inbox(archive, quarantine, settle)
-    said = partial(_say_done, timings=timings)
+    said = _log_done if log_format == "json" else partial(_say_done, timings=timings)
     done = batch_lib.import_all(db_url, list(paths), run_lib.Options(**options), where, said)
-    for line in summary.describe_batch(done):
+    if log_format == "json":
+        click.echo(json.dumps(summary.batch_event(done)))
+    for line in summary.describe_batch(done) if log_format == "text" else ():
         click.echo(line, err=True)
     sys.exit(done.exit_code)
+
+
+def _log_done(done: batch_lib.Done) -> None:
+    click.echo(json.dumps(summary.file_event(done)))
 
 
 def _say_done(done: batch_lib.Done, timings: bool) -> None:
@@ -301,13 +330,27 @@ def customers_group() -> None:
 @db_option
 @click.option("--encoding", help="CSV text encoding.  [default: detected]")
 @click.option("--delimiter", help="CSV delimiter.  [default: sniffed]")
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Rejected rows go in customers-<time>/ in here.  [default: reports]",
+)
 @friendly
-def customers_load(file: Path, db_url: str, encoding: str | None, delimiter: str | None) -> None:
-    """Load customers from FILE (an `id` column, optional names, email, phone); existing ids are skipped."""
-    loaded = customers_lib.load_customers(db_url, file, encoding, delimiter)
+def customers_load(
+    file: Path, db_url: str, encoding: str | None, delimiter: str | None, report_dir: Path | None
+) -> None:
+    """Load customers from FILE (an `id` column, optional names, email, phone); existing ids
+    are skipped, rows that break a rule rejected with their codes."""
+    loaded = customers_lib.load_customers(db_url, file, encoding, delimiter, report_dir)
+    for warning in loaded.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     click.echo(
-        f"{file.name}: {loaded.read} customers read, {loaded.added} added, {loaded.skipped} already present."
+        f"{file.name}: {summary.counted(loaded.read, 'customer')} read, {loaded.added} added, "
+        f"{loaded.skipped} already present, {loaded.rejected} rejected."
     )
+    if loaded.report:
+        click.echo(f"Rejects report: {loaded.report}")
+    sys.exit(loaded.exit_code)
 
 
 @cli.group("runs", invoke_without_command=True)
@@ -321,14 +364,12 @@ def runs_group(ctx: click.Context, db_url: str, limit: int) -> None:
         return
     with _connect(db_url) as conn:
         runs = ledger.recent(conn, limit)
-    for r in runs:
-        click.echo(
-            f"{r.id}  {r.started_at:%Y-%m-%d %H:%M}  {r.status:<9}  {r.profile:<13} "
-            f"read {r.rows_read:>8}  accepted {r.accepted:>8}  rejected {r.rejected:>8}  {r.file_name}"
-            + summary.results_of(r)
-        )
     if not runs:
         click.echo("No runs yet.")
+        return
+    click.echo(summary.RUNS_HEADER)
+    for r in runs:
+        click.echo(summary.run_line(r))
 
 
 @runs_group.command("show")
@@ -415,6 +456,23 @@ def report_cmd(run_id: str, db_url: str, report_dir: Path | None, include_pii: b
         r = ledger.resolve(conn, run_id)
         paths = rebuild.rebuild(conn, r, (report_dir or run_lib.REPORTS) / r.id, include_pii)
     click.echo(f"Reports for run {r.id}: {paths['rejects_csv'].parent}")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """The settings in force."""
+
+
+@config_group.command("show")
+@click.pass_context
+@friendly
+def config_show(ctx: click.Context) -> None:
+    """Print each setting of `import` in force (flags aside) and where it came from."""
+    settings = ctx.find_root().meta["settings"]
+    click.echo(f"settings file: {settings.path or 'none'}")
+    for key, value, source in config.sources(import_, ["import"], settings):
+        shown = db.masked(str(value)) if key == "db" else value
+        click.echo(f"{key:<20}{'(unset)' if shown is None else shown!s:<40}  {source}")
 
 
 @cli.command("template")

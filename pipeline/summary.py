@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
-from pipeline.batch import Batch
+from pipeline.batch import Batch, Done
 from pipeline.database.db import RESULTS
 from pipeline.database.ledger import Run
 from pipeline.database.revert import Reverted
@@ -30,8 +31,9 @@ def describe(outcome: Outcome) -> str:
         "dry run": "dry run, nothing committed",
         "aborted": "aborted, nothing committed",
     }[r.status]
+    accepted = "accepted" if r.status == "succeeded" else "would be accepted"
     lines = [
-        f"{r.file_name}: {r.rows_read} rows read, {r.accepted} accepted{results_of(r)}, "
+        f"{r.file_name}: {counted(r.rows_read, 'row')} read, {r.accepted} {accepted}{results_of(r)}, "
         f"{r.rejected} rejected ({verb})."
     ]
     if r.message:
@@ -51,8 +53,8 @@ def describe(outcome: Outcome) -> str:
 
 def describe_revert(done: Reverted) -> str:
     """What ``runs revert`` did, or with ``--dry-run`` would do."""
-    removed = _rows(done.removed, "dependent")
-    restored = _rows(done.restored, "dependent")
+    removed = counted(done.removed, "dependent")
+    restored = counted(done.restored, "dependent")
     if done.dry_run:
         return (
             f"Reverting run {done.run.id} would remove {removed} it inserted and restore {restored} "
@@ -74,8 +76,47 @@ def describe_batch(batch: Batch) -> list[str]:
         return lines
     by_status = Counter(done.exit_code for done in batch.done)
     ended = "".join(f", {n} {BATCH_STATUS[code]}" for code, n in sorted(by_status.items()))
-    lines.append(f"{_rows(len(batch.done), 'file')} imported{ended}; exit status {batch.exit_code}")
+    lines.append(f"{counted(len(batch.done), 'file')} imported{ended}; exit status {batch.exit_code}")
     return lines
+
+
+def file_event(done: Done) -> dict:
+    """One file's end as a JSON log event: what a monitor needs, never a cell's value."""
+    run = done.outcome.run if done.outcome else None
+    event = {
+        "event": "file",
+        "time": _now(),
+        "file": str(done.path),
+        "exit": done.exit_code,
+        "outcome": BATCH_STATUS[done.exit_code],
+        "run": run.id if run else done.error.run_id,
+        "status": run.status if run else None,
+        "message": str(done.error) if done.error else (run.message or None),
+        "movedTo": str(done.moved_to) if done.moved_to else None,
+    }
+    if run:
+        counts = {"rowsRead": run.rows_read, "accepted": run.accepted, "rejected": run.rejected}
+        event |= counts | {name: getattr(run, name) for name in RESULTS}
+        event["reports"] = str(done.outcome.reports["summary"].parent)
+        event["warnings"] = done.outcome.warnings
+    return event
+
+
+def batch_event(batch: Batch) -> dict:
+    """The batch's end as a JSON log event."""
+    return {
+        "event": "batch",
+        "time": _now(),
+        "files": len(batch.done),
+        "exit": batch.exit_code,
+        "outcomes": dict(Counter(BATCH_STATUS[d.exit_code] for d in batch.done)),
+        "settling": [str(p) for p in batch.settling],
+        "left": [str(p) for p in batch.left],
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 BATCH_STATUS = {
@@ -88,8 +129,23 @@ BATCH_STATUS = {
 }
 
 
-def _rows(n: int, what: str) -> str:
+def counted(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+RUNS_HEADER = (
+    f"{'run':<36}  {'started (UTC)':<16}  {'status':<11}  {'profile':<13}  "
+    f"{'read':>8}  {'accepted':>8}  {'rejected':>8}  file"
+)
+
+
+def run_line(r: Run) -> str:
+    """One run under ``RUNS_HEADER``; a run that did not commit shows what it would have accepted."""
+    accepted = f"{r.accepted:>8}" if r.status in ("succeeded", "reverted") else f"{f'({r.accepted})':>8}"
+    return (
+        f"{r.id}  {r.started_at:%Y-%m-%d %H:%M}  {r.status:<11}  {r.profile:<13}  "
+        f"{r.rows_read:>8}  {accepted}  {r.rejected:>8}  {r.file_name}" + results_of(r)
+    )
 
 
 def results_of(run: Run) -> str:

@@ -4,6 +4,7 @@ the quarantine once its outcome is final; one batch at a time over an inbox."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
@@ -85,7 +86,7 @@ def test_files_are_taken_oldest_first_and_named_files_as_they_are(sqlite_url, tm
     fresh = write_csv(tmp_path / "named.csv", HEADER, [kid(3)])  # named: no settling asked of it
     result = batch(sqlite_url, tmp_path, folder, fresh)
     assert result.exit_code == 0, result.output
-    order = [line.split(":")[0] for line in result.stdout.splitlines() if " rows read" in line]
+    order = [line.split(":")[0] for line in result.stdout.splitlines() if " row read, " in line]
     assert order == ["b.csv", "a.csv", "named.csv"]
     assert names(tmp_path / "archive") == ["a.csv", "b.csv", "named.csv"]
 
@@ -207,3 +208,36 @@ def test_a_batch_killed_at_any_moment_loses_no_file_and_half_loads_none(tmp_path
         if name.startswith("f") and (tmp_path / "q" / name).exists():
             assert "already imported" in (tmp_path / "q" / f"{name}.why.txt").read_text()
     assert query(url, "SELECT COUNT(*) FROM dependents") == [(3 * 8,)]
+
+
+def test_the_json_log_has_an_event_per_file_and_the_batch_and_no_personal_data(sqlite_url, tmp_path):
+    ssn, email, phone = "123-45-6789", "ann@example.com", "0821234567"
+    header = [*HEADER, "ssn", "email", "phone"]
+    rows = [
+        [*kid(1), ssn, email, phone],  # accepted
+        [C1, "", "Lee", "2019-01-02", ssn, email, phone],  # rejected: firstName missing
+        [*kid(3), "12-345-6789", "not-an-email", "x" * 60],  # rejected: each value malformed
+    ]
+    folder = inbox_of(tmp_path, {"a.csv": rows, "b.csv": [[*kid(4), "", "", ""]]}, header=header)
+    write_csv(folder / "c.csv", ["customerId"], [[C1]])
+    os.utime(folder / "c.csv", (LONG_AGO, LONG_AGO))
+    result = batch(sqlite_url, tmp_path, folder, extra=("--log-format", "json"))
+    assert result.exit_code == 2
+    assert result.stderr == ""
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(e["event"], e.get("file", "").rsplit("/", 1)[-1]) for e in events] == [
+        ("file", "a.csv"),
+        ("file", "b.csv"),
+        ("file", "c.csv"),
+        ("batch", ""),
+    ]
+    a, b, c, end = events
+    assert (a["exit"], a["rowsRead"], a["accepted"], a["inserted"], a["rejected"]) == (1, 3, 1, 1, 2)
+    assert a["movedTo"].endswith("archive/a.csv") and a["status"] == "succeeded"
+    assert (b["exit"], b["outcome"], b["accepted"]) == (0, "clean", 1)
+    assert (c["exit"], c["outcome"], c["run"]) == (2, "refused", None)
+    assert c["message"].startswith("c.csv: missing required column(s)")
+    assert end == {**end, "files": 3, "exit": 2, "left": [], "settling": []}
+    assert end["outcomes"] == {"with rejected rows": 1, "clean": 1, "refused": 1}
+    for secret in (ssn, "12-345-6789", email, "not-an-email", phone, "x" * 60):
+        assert secret not in result.output

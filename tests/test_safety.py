@@ -126,7 +126,9 @@ def test_sigterm_mid_load_rolls_back_cleans_up_and_says_so(tmp_path):
     assert proc.returncode == 143
     assert err == "Terminated: nothing was committed.\n"
     assert query(url, "SELECT COUNT(*) FROM dependents") == [(0,)]
-    assert query(url, "SELECT status, message FROM import_runs") == [("failed", "Terminated")]
+    ((status, message, read),) = query(url, "SELECT status, message, rows_read FROM import_runs")
+    assert status == "interrupted" and read > 0
+    assert message == f"stopped by SIGTERM after {read:,} rows read; nothing committed"
     assert query(url, GUARDS_SQL) == [(True, 1)]
     assert list(work.iterdir()) == []  # the spool (raw cells) and openpyxl's sheet file are gone
     assert not (tmp_path / "r1").exists()

@@ -172,13 +172,21 @@ def _run(row) -> Run:
     return Run(**values)
 
 
+STOPPED = {"KeyboardInterrupt": "interrupted by Ctrl-C", "Terminated": "stopped by SIGTERM"}
+
+
 def record_failure(conn: Connection, run: Run, exc: BaseException) -> None:
     """Best effort: note a failed run in the ledger, on a new connection if the import's own
     was lost (the database may be gone altogether)."""
-    run.status = "failed"
+    stopped = STOPPED.get(type(exc).__name__)
+    run.status = "interrupted" if stopped else "failed"
     run.finished_at = datetime.now(UTC).replace(tzinfo=None)
-    run.message = str(exc)[:1000] if isinstance(exc, PipelineError) else type(exc).__name__
-    run.rows_read = run.accepted = run.rejected = 0
+    if stopped:
+        run.message = f"{stopped} after {run.rows_read:,} rows read; nothing committed"
+    else:
+        run.message = str(exc)[:1000] if isinstance(exc, PipelineError) else type(exc).__name__
+        run.rows_read = 0
+    run.accepted = run.rejected = 0
     run.inserted = run.updated = run.unchanged = run.skipped = 0
     lost = isinstance(exc, DatabaseError) and exc.fault is Fault.DISCONNECTED
     try:

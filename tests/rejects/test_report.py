@@ -245,7 +245,7 @@ def test_a_filled_template_imports_cleanly(sqlite_url, tmp_path):
     invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1]), "--db", sqlite_url)
     result = invoke("import", path, "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path / "r")
     assert result.exit_code == 0, result.output
-    assert "1 rows read, 1 accepted, 0 rejected" in result.stdout
+    assert "1 row read, 1 accepted, 0 rejected" in result.stdout
 
 
 def _rejects_sheet(path: Path) -> dict[str, bytes]:
