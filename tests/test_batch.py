@@ -241,3 +241,29 @@ def test_the_json_log_has_an_event_per_file_and_the_batch_and_no_personal_data(s
     assert end["outcomes"] == {"with rejected rows": 1, "clean": 1, "refused": 1}
     for secret in (ssn, "12-345-6789", email, "not-an-email", phone, "x" * 60):
         assert secret not in result.output
+
+
+@pytest.mark.slow
+def test_two_batches_started_together_never_import_a_file_twice(tmp_path):
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1, C2]), "--db", url)
+    files = {f"f{n}.csv": [kid(k, first=f"K{n}x{k}") for k in range(1, 3)] for n in range(6)}
+    folder = inbox_of(tmp_path, files)
+    args = [sys.executable, "-m", "pipeline.cli", "import", str(folder), "--db", url, "--as-of", AS_OF]
+    args += ["--archive", str(tmp_path / "archive"), "--channel", "contact-centre"]
+    batches = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab"
+    ]
+    ended = sorted((p.wait(timeout=120), p.stderr.read()) for p in batches)
+    for proc in batches:
+        proc.stdout.close(), proc.stderr.close()
+    assert ended[0][0] == 0, ended
+    assert ended[1][0] in (0, 5), ended  # refused at once, or started after the first had finished
+    if ended[1][0] == 5:
+        assert ended[1][1] == f"Error: {folder}: another batch is importing from this folder\n"
+    assert names(tmp_path / "archive") == sorted(files)
+    per_file = query(
+        url, "SELECT sha256, COUNT(*) FROM import_runs WHERE status = 'succeeded' GROUP BY sha256"
+    )
+    assert sorted(n for _, n in per_file) == [1] * len(files)
+    assert query(url, "SELECT COUNT(*) FROM dependents") == [(12,)]
