@@ -122,6 +122,25 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--delimiter", help="CSV delimiter.  [default: sniffed from , ; or tab]")
 @click.option("--sheet", help="XLSX sheet name.  [default: the first sheet]")
 @click.option(
+    "--header-row",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="The sheet row holding the header; the rows above it (titles, notes) are skipped.  [default: 1]",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A mapping file (TOML): the export's headers to fields, its values to allowed ones, "
+    "its sheet, header row and date order.",
+)
+@click.option(
+    "--on-unknown-column",
+    type=click.Choice(["warn", "fail"], case_sensitive=False),
+    default="warn",
+    show_default=True,
+    help="A column neither mapped, aliased nor ignored on purpose: warn and ignore it, or refuse the file.",
+)
+@click.option(
     "--max-unpacked-size",
     type=Bytes(),
     help="Refuse a workbook whose parts would unpack to more than this (e.g. 2G, 500M).  [default: 1G]",

@@ -41,4 +41,9 @@ class Options:
     rebuild_indexes: str = "auto"  # see ``pipeline.database.indexes``
     on_existing: str = "reject"  # a row whose dependent is stored: reject, update or skip it
     changes: Path | None = None  # ``--on-existing update``: where each changed field is listed
+    mapping: Path | None = None  # a mapping file (``pipeline.rows.mapping``)
+    header_row: int | None = (
+        None  # the sheet row holding the header; ``None``: the first (CSV), first used (XLSX)
+    )
+    on_unknown_column: str = "warn"  # a column nothing accounts for: warn, or refuse the file
     progress: Progress | None = None  # told the estimated rows, each chunk's rows, then all rows

@@ -30,7 +30,7 @@ from pipeline.options import Options
 from pipeline.rejects import assemble, report
 from pipeline.rejects.changes import ChangesFile
 from pipeline.rejects.notifications import with_details, with_ragged
-from pipeline.rows import columns
+from pipeline.rows import columns, mapping
 from pipeline.rows.normalise import normalise
 from pipeline.rows.read import Source, open_source
 from pipeline.rows.spool import Spool
@@ -80,12 +80,26 @@ class Import:
     def __init__(self, url: str, path: Path, options: Options):
         if options.changes and options.on_existing != "update":
             raise UsageError("--changes lists the fields an update changes: it needs --on-existing update")
+        self.profile = PROFILES[options.profile]
+        self.mapping = mapping.load(options.mapping) if options.mapping else None
+        if self.mapping:  # the command line's own choices beat the mapping file's
+            self.mapping.check(self.profile)
+            m = self.mapping
+            options = replace(
+                options,
+                sheet=options.sheet or m.sheet,
+                header_row=options.header_row or m.header_row,
+                date_order=options.date_order or m.date_order,
+            )
         self.url, self.options = url, options
         self.steps, self.began = Steps(), time.perf_counter()
         memory.use_jemalloc()
-        self.profile = PROFILES[options.profile]
         self.engine, self.src = _connect_and_open(url, path, options)
-        self.cmap = columns.match(self.src.headers, self.profile, self.src.path.name)
+        mapped = self.mapping.columns if self.mapping else None
+        self.cmap = columns.match(
+            self.src.headers, self.profile, self.src.path.name, mapped, options.on_unknown_column
+        )
+        self.cmap.values = self.mapping.values if self.mapping else {}
         self.run = self._new_run()
         self.validator = Validator(self.profile, self.run.as_of, options.date_order)
         self.spool, self.counts = Spool(), Counter()
@@ -327,6 +341,7 @@ def _connect_and_open(url: str, path: Path, options: Options) -> tuple[Engine, S
             delimiter=options.delimiter,
             sheet=options.sheet,
             max_unpacked=options.max_unpacked_size,
+            header_row=options.header_row,
         )
         engine = db.engine_for(url)
         try:

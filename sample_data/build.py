@@ -3,6 +3,7 @@
 ``customers.csv``: a customer export. ``dependents.csv`` / ``dependents.xlsx``: the
 same dependents, good rows mixed with rows that break each rule (the expected
 code is in the ``notes`` column of each bad row), meant for ``--as-of 2026-11-22``.
+``export.xlsx``: another system's export of dependents, read with ``export.mapping.toml``.
 The XLSX stores good birth dates as real date cells, as a spreadsheet would.
 """
 
@@ -183,6 +184,34 @@ def main() -> None:
             elif isinstance(cell.value, str):
                 cell.data_type = "s"  # "=HYPERLINK(...)" stays text, as typed by a user with a leading '
     book.save(HERE / "dependents.xlsx")
+    export()
+
+
+# Another system's export: a title and a note above the header on row 3, its own headers,
+# codes instead of the allowed values, US dates. ``export.mapping.toml`` reads it.
+EXPORT_HEADERS = [
+    "Customer ID", "First Name", "Last Name", "Date of Birth", "Sex", "Relationship",
+    "Language", "Phone Number", "E-mail", "Notes (internal)",
+]  # fmt: skip
+EXPORT_ROWS = [
+    (1, "Lerato", "Mokoena", "04/25/2019", "F", "Daughter", "Zulu", "0821110001", "lerato@example.co.za"),
+    (1, "Kabelo", "Mokoena", "11/02/2016", "M", "Son", "Sotho", "0821110002", ""),
+    (2, "Anke", "van der Merwe", "01/30/2020", "F", "Daughter", "Afrikaans", "", ""),
+    (3, "Zara", "Patel", "07/04/2021", "X", "Daughter", "English", "0614440001", ""),  # X: mapped to nothing
+    (4, "Ayanda", "Dlamini", "13/01/2018", "M", "Son", "Xhosa", "", ""),  # no 13th month
+]
+
+
+def export() -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Dependents export"
+    sheet.append(["Dependents export, all branches"])
+    sheet.append(["Generated nightly; do not edit"])
+    sheet.append(EXPORT_HEADERS)
+    for n, *cells in EXPORT_ROWS:
+        sheet.append([cid(n), *cells, "from the CRM"])
+    book.save(HERE / "export.xlsx")
 
 
 if __name__ == "__main__":

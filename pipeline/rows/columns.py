@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from pipeline.errors import FileError, shown
-from schemas.fields import FIELDS, Field
+from schemas.fields import BY_NAME, FIELDS, Field
 from schemas.rules import Profile
 
 REPORT_COLUMNS = ("row", "codes", "messages")
@@ -37,6 +37,7 @@ class ColumnMap:
     fields: dict[int, Field]
     ignored: list[str] = field(default_factory=list)
     report: list[int] = field(default_factory=list)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # a mapping file's, per field
 
     @property
     def warnings(self) -> list[str]:
@@ -57,20 +58,32 @@ def listed(names: list[str], most: int = 10) -> str:
     return head + (f" and {len(names) - most:,} more" if len(names) > most else "")
 
 
-def match(headers: list[str], profile: Profile, file_name: str) -> ColumnMap:
-    """Map ``headers`` to the profile's fields; FileError on a missing or doubled column, or
-    on more columns than any dependents sheet has (``MAX_COLUMNS``)."""
+def match(
+    headers: list[str],
+    profile: Profile,
+    file_name: str,
+    mapped: dict[str, str] | None = None,
+    on_unknown: str = "warn",
+) -> ColumnMap:
+    """Map ``headers`` to the profile's fields, a mapping file's columns (``mapped``: folded
+    header -> field, or "" for a column ignored on purpose) before the built-in aliases.
+    FileError on a missing or doubled column, on more columns than any dependents sheet has
+    (``MAX_COLUMNS``), and with ``on_unknown="fail"`` on a column nothing accounts for."""
     if len(headers) > MAX_COLUMNS:
         raise FileError(
             f"{file_name}: {len(headers):,} columns; a dependents sheet has at most {MAX_COLUMNS:,}"
         )
     in_profile = set(profile.rules)
+    mapped = mapped or {}
     cmap = ColumnMap({})
     seen: dict[str, str] = {}
     for pos, header in enumerate(headers):
         key = header_key(header)
-        f = ALIASES.get(key)
-        if key in REPORT_COLUMNS:
+        name = mapped.get(header.strip().casefold())
+        if name == "":
+            continue  # ignored on purpose
+        f = BY_NAME[name] if name else ALIASES.get(key)
+        if key in REPORT_COLUMNS and name is None:
             cmap.report.append(pos)
         elif f is None or f.name not in in_profile:
             if header.strip():
@@ -86,6 +99,11 @@ def match(headers: list[str], profile: Profile, file_name: str) -> ColumnMap:
     missing = [f.name for f in profile.required_fields if f.name not in seen]
     if missing:
         raise FileError(f"{file_name}: missing required column(s): {', '.join(missing)}{_hint(headers)}")
+    if cmap.ignored and on_unknown == "fail":
+        raise FileError(
+            f"{file_name}: unknown column(s): {listed(cmap.ignored)}; map or ignore them in a "
+            "mapping file, or pass --on-unknown-column warn"
+        )
     return cmap
 
 

@@ -32,7 +32,7 @@ def normalise(
         cells = chunk[pos]
         if f.kind in FEW_DISTINCT:
             codes, distinct = pd.factorize(cells)
-            done = field(pd.Series(distinct, dtype="str"), f, profile, date_order)
+            done = field(pd.Series(distinct, dtype="str"), f, profile, date_order, cmap.values.get(f.name))
             for column, values in done.items():
                 out[column] = parse.spread(values, codes, cells.index)
         else:
@@ -41,10 +41,19 @@ def normalise(
     return derive(out, profile)
 
 
-def field(cells: pd.Series, f: Field, profile: Profile, date_order: parse.DateOrder | None) -> dict:
+def field(
+    cells: pd.Series,
+    f: Field,
+    profile: Profile,
+    date_order: parse.DateOrder | None,
+    mapped: dict[str, str] | None = None,
+) -> dict:
     """One field's cells -> its canonical text column and, for dates, numbers and booleans,
-    the parsed values beside it (``<column>__value``)."""
+    the parsed values beside it (``<column>__value``). ``mapped``: a mapping file's values
+    for the field (folded source -> value), put in place before anything else."""
     text = clean(cells)
+    if mapped:
+        text = text.str.casefold().map(mapped).fillna(text).astype(text.dtype)
     out = {f.column: canonical(text, f, profile)}
     if f.kind == "date":
         out[f.value_column] = parse.dates(text, date_order)

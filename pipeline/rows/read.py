@@ -15,6 +15,7 @@ import io
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,7 @@ def open_source(
     delimiter: str | None = None,
     sheet: str | None = None,
     max_unpacked: int | None = None,
+    header_row: int | None = None,
 ) -> Source:
     """Open ``path`` as CSV or XLSX (by its suffix) and read its header; FileError if it cannot.
     ``max_unpacked``: the most bytes a workbook may unpack to (``workbook.MAX_UNPACKED``)."""
@@ -91,12 +93,12 @@ def open_source(
     if path.suffix.lower() in XLSX_SUFFIXES:
         from pipeline.rows import workbook
 
-        return workbook.open_xlsx(path, sheet, max_unpacked or workbook.MAX_UNPACKED)
+        return workbook.open_xlsx(path, sheet, max_unpacked or workbook.MAX_UNPACKED, header_row)
     if path.suffix.lower() in {".xls", ".ods", ".numbers"}:
         raise FileError(f"{path.name}: {path.suffix} files are not read; save the sheet as .xlsx or .csv")
     if sheet is not None:
         raise FileError(f"{path.name}: --sheet chooses a workbook's sheet, and this file is read as CSV")
-    return _open_csv(path, encoding, delimiter)
+    return _open_csv(path, encoding, delimiter, header_row or 1)
 
 
 def stat_of(path: Path) -> tuple[int, int]:
@@ -107,7 +109,7 @@ def stat_of(path: Path) -> tuple[int, int]:
 # -- CSV ---------------------------------------------------------------------------------------
 
 
-def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Source:
+def _open_csv(path: Path, encoding: str | None, delimiter: str | None, header_row: int = 1) -> Source:
     delimiter = _delimiter(path, delimiter)
     before = stat_of(path)
     size, digest, encoding = _fingerprint(path, encoding)
@@ -117,11 +119,14 @@ def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Source
         raise FileError(f"{path.name}: the file is empty")
     delimiter = delimiter or _sniff_delimiter(sample)
     try:
-        headers = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
+        headers = next(islice(csv.reader(io.StringIO(sample), delimiter=delimiter), header_row - 1, None))
     except (csv.Error, StopIteration) as exc:
-        raise FileError(f"{path.name}: cannot read the header row ({exc})") from None
+        raise FileError(
+            f"{path.name}: cannot read the header row ({exc or f'no row {header_row}'})"
+        ) from None
     headers = [h.lstrip("\ufeff") for h in headers]
     src = Source(path, "csv", headers, digest, size, encoding=encoding, delimiter=delimiter, _stat=before)
+    src._header_index = header_row - 1
     lines = sample.count("\n") or 1
     src._bytes_per_row = min(size, 256 * 1024) / lines
     return src
@@ -219,7 +224,7 @@ class _Rows:
 
     def __init__(self, src: Source):
         self.delimiter, self.width = src.delimiter or ",", len(src.headers)
-        self.next = 2  # the header is row 1 in a spreadsheet program
+        self.next = src._header_index + 2  # row numbers as a spreadsheet program shows them
         self.skipped: list[pacsv.InvalidRow] = []
 
     def frame(self, table: pa.Table, last: bool = False) -> pd.DataFrame:
@@ -266,6 +271,7 @@ def _csv_batches(src: Source, size: int, open_quote: list) -> Iterator[pd.DataFr
             encoding="utf8" if codec in ("utf-8", "utf-8-sig") else codec,
             block_size=BLOCK,  # the reader keeps several blocks: small ones keep peak memory down
             use_threads=False,
+            skip_rows=src._header_index,  # titles and notes above the header
         ),
         parse_options=pacsv.ParseOptions(
             delimiter=src.delimiter,

@@ -21,7 +21,11 @@ MAX_UNPACKED = 1 << 30  # bytes: a full sheet of Excel's 1,048,576 rows unpacks 
 PROLOG = 64 * 1024  # bytes of each XML part read for a DOCTYPE, which must precede its root
 
 
-def open_xlsx(path: Path, sheet: str | None, max_unpacked: int = MAX_UNPACKED) -> Source:
+def open_xlsx(
+    path: Path, sheet: str | None, max_unpacked: int = MAX_UNPACKED, header_row: int | None = None
+) -> Source:
+    """The workbook's sheet (``sheet``, else the first), its header the first row with a cell
+    in it, or row ``header_row`` (the rows above it skipped: titles, notes)."""
     before = stat_of(path)
     size, digest = sha256_of(path)
     _check_zip(path, max_unpacked)
@@ -41,9 +45,15 @@ def open_xlsx(path: Path, sheet: str | None, max_unpacked: int = MAX_UNPACKED) -
     # calamine has parsed the sheet into its own compact cells; turning them into Python
     # lists a chunk at a time (not all at once) keeps those lists to one chunk's worth.
     rows = _from_column_a(data.iter_rows(), data.start[1] if data.start else 0)
-    header_index, header = next(((i, r) for i, r in enumerate(rows) if any(c != "" for c in r)), (None, []))
-    if header_index is None:
-        raise FileError(f"{path.name}: sheet {name!r} is empty")
+    if header_row:
+        header_index, header = header_row - 1, next(islice(rows, header_row - 1, None), [])
+        if not any(c != "" for c in header):
+            raise FileError(f"{path.name}: sheet {name!r} row {header_row} (the header row) is empty")
+    else:
+        found = ((i, r) for i, r in enumerate(rows) if any(c != "" for c in r))
+        header_index, header = next(found, (None, []))
+        if header_index is None:
+            raise FileError(f"{path.name}: sheet {name!r} is empty")
     headers = [_cell_text(c) for c in header]
     while headers and headers[-1] == "":
         headers.pop()
