@@ -40,7 +40,7 @@ FIELDS: tuple[Field, ...] = (
     Field("middleName", "middle_name", "MIDDLE_NAME"),
     Field("lastName", "last_name", "LAST_NAME"),
     Field("birthDate", "date_of_birth", "BIRTH_DATE", "date", ("dateOfBirth", "DOB")),
-    Field("gender", "gender", "GENDER", "enum"),
+    Field("gender", "gender", "GENDER", "enum", ("sex",)),
     Field("relationshipType", "relationship_type", "RELATIONSHIP_TYPE", "enum", ("relationship",)),
     Field("homeLanguage", "home_language", "HOME_LANGUAGE", "enum", ("language",)),
     Field("annualIncome", "annual_income", "ANNUAL_INCOME", "int"),

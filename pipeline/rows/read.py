@@ -101,6 +101,18 @@ def open_source(
     return _open_csv(path, encoding, delimiter, header_row or 1)
 
 
+def first_rows(path: Path, n: int, sheet: str | None = None) -> list[list[str]]:
+    """The first ``n`` rows of a file as text cells, whatever their width (titles included)."""
+    if path.suffix.lower() in XLSX_SUFFIXES:
+        from pipeline.rows import workbook
+
+        return workbook.first_rows(path, n, sheet)
+    src = _open_csv(path, None, None)
+    with path.open("rb") as fh:
+        sample = codecs.decode(fh.read(256 * 1024), _python_codec(src.encoding), errors="ignore")
+    return list(islice(csv.reader(io.StringIO(sample.lstrip("\ufeff")), delimiter=src.delimiter), n))
+
+
 def stat_of(path: Path) -> tuple[int, int]:
     found = path.stat()
     return found.st_size, found.st_mtime_ns

@@ -62,6 +62,13 @@ def open_xlsx(
     return src
 
 
+def first_rows(path: Path, n: int, sheet: str | None) -> list[list[str]]:
+    """The sheet's first ``n`` rows as text, whatever their width."""
+    src = open_xlsx(path, sheet, header_row=1)
+    rows = [src.headers, *islice(src._rows, n - 1)]
+    return [[_cell_text(c) for c in row] for row in rows]
+
+
 def _from_column_a(rows: Iterator[list[object]], lead: int) -> Iterator[list[object]]:
     """calamine's rows start at the sheet's first used column: put back the empty columns left
     of it, so cells keep the columns (and headers the positions) a spreadsheet shows."""
