@@ -254,7 +254,7 @@ def import_(
     log_format: str,
     **options,
 ) -> None:
-    """Import the dependents in each PATH (a CSV or XLSX file, or a folder standing for the
+    """Import the dependents in each PATH (a CSV file or a workbook, or a folder standing for the
     spreadsheets directly inside it), each file in its own transaction."""
     if options["changes"] and len(paths) > 1:
         raise UsageError("--changes names one file of changes: import one file with it")

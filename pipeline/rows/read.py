@@ -25,8 +25,11 @@ import pyarrow.csv as pacsv
 
 from pipeline.errors import FileError
 
-XLSX_SUFFIXES = {".xlsx", ".xlsm"}
-SPREADSHEET_SUFFIXES = {".csv", ".tsv", *XLSX_SUFFIXES}  # what a folder of files to import offers
+WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}  # what python-calamine reads
+SPREADSHEET_SUFFIXES = {".csv", ".tsv", *WORKBOOK_SUFFIXES}  # what a folder of files to import offers
+ZIP_MAGIC = b"PK\x03\x04"  # .xlsx, .xlsm, .xlsb, .ods
+OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # .xls, and a password-protected .xlsx
+BINARY_BYTES = bytes([*range(0, 9), 11, 12, *range(14, 32)])  # control bytes text rarely holds
 DELIMITERS = (",", ";", "\t")
 BLOCK = 1 << 20
 
@@ -52,7 +55,7 @@ class Source:
     @property
     def estimated_rows(self) -> int:
         """Data rows: exact for XLSX; for CSV, the size over the sample's bytes per line."""
-        if self.kind == "xlsx":
+        if self.kind == "workbook":
             return max(0, self._height - self._header_index - 1)
         return max(1, round(self.size / self._bytes_per_row) - 1)
 
@@ -90,20 +93,34 @@ def open_source(
         raise FileError(f"{path}: is a folder, not a file")
     if not path.is_file():
         raise FileError(f"{path}: no such file")
-    if path.suffix.lower() in XLSX_SUFFIXES:
+    kind = format_of(path)
+    if kind == "workbook":
         from pipeline.rows import workbook
 
-        return workbook.open_xlsx(path, sheet, max_unpacked or workbook.MAX_UNPACKED, header_row)
-    if path.suffix.lower() in {".xls", ".ods", ".numbers"}:
-        raise FileError(f"{path.name}: {path.suffix} files are not read; save the sheet as .xlsx or .csv")
+        return workbook.open_workbook(path, sheet, max_unpacked or workbook.MAX_UNPACKED, header_row)
+    if kind == "binary":
+        raise FileError(f"{path.name}: neither a workbook (.xlsx, .xls, .xlsb, .ods) nor CSV text")
     if sheet is not None:
         raise FileError(f"{path.name}: --sheet chooses a workbook's sheet, and this file is read as CSV")
     return _open_csv(path, encoding, delimiter, header_row or 1)
 
 
+def format_of(path: Path) -> str:
+    """``workbook``, ``csv`` or ``binary``, by the file's first bytes, not its name: an
+    ``.xlsx`` that is really CSV is read as CSV. Text is mostly free of control bytes."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if head.startswith((ZIP_MAGIC, OLE_MAGIC)):
+        return "workbook"
+    controls = sum(head.count(bytes([b])) for b in BINARY_BYTES)
+    if controls > len(head) // 20 and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "binary"  # a NUL in a cell of a CSV is a row's problem, not the file's
+    return "csv"
+
+
 def first_rows(path: Path, n: int, sheet: str | None = None) -> list[list[str]]:
     """The first ``n`` rows of a file as text cells, whatever their width (titles included)."""
-    if path.suffix.lower() in XLSX_SUFFIXES:
+    if format_of(path) == "workbook":
         from pipeline.rows import workbook
 
         return workbook.first_rows(path, n, sheet)

@@ -1,4 +1,5 @@
-"""XLSX workbooks -> rows of text cells, as a spreadsheet shows them (python-calamine)."""
+"""Workbooks (.xlsx, .xlsm, .xlsb, .xls, .ods) -> rows of text cells, as a spreadsheet shows
+them (python-calamine)."""
 
 from __future__ import annotations
 
@@ -13,22 +14,23 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.errors import FileError, shown
-from pipeline.rows.read import Source, drop_blank, sha256_of, stat_of
+from pipeline.rows.read import OLE_MAGIC, ZIP_MAGIC, Source, drop_blank, sha256_of, stat_of
 
-OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # the compound-file header of .xls and encrypted .xlsx
+# A password-protected .xlsx is an OLE compound file holding this stream (its name in UTF-16).
+ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
 MAX_XLSX_RATIO = 200  # zip bombs compress thousands of times over; real sheets 5-20x
 MAX_UNPACKED = 1 << 30  # bytes: a full sheet of Excel's 1,048,576 rows unpacks to far less
 PROLOG = 64 * 1024  # bytes of each XML part read for a DOCTYPE, which must precede its root
 
 
-def open_xlsx(
+def open_workbook(
     path: Path, sheet: str | None, max_unpacked: int = MAX_UNPACKED, header_row: int | None = None
 ) -> Source:
     """The workbook's sheet (``sheet``, else the first), its header the first row with a cell
     in it, or row ``header_row`` (the rows above it skipped: titles, notes)."""
     before = stat_of(path)
     size, digest = sha256_of(path)
-    _check_zip(path, max_unpacked)
+    _check_container(path, max_unpacked)
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
@@ -41,6 +43,8 @@ def open_xlsx(
             raise FileError(f"{path.name}: no sheet named {name!r} (sheets: {', '.join(map(shown, names))})")
         data = book.get_sheet_by_name(name)
     except CalamineError as exc:
+        if _encrypted(path):
+            raise FileError(f"{path.name}: the workbook is password-protected; save it without one") from None
         raise FileError(f"{path.name}: cannot read the workbook ({type(exc).__name__})") from None
     # calamine has parsed the sheet into its own compact cells; turning them into Python
     # lists a chunk at a time (not all at once) keeps those lists to one chunk's worth.
@@ -57,14 +61,14 @@ def open_xlsx(
     headers = [_cell_text(c) for c in header]
     while headers and headers[-1] == "":
         headers.pop()
-    src = Source(path, "xlsx", headers, digest, size, sheet=name, _stat=before)
+    src = Source(path, "workbook", headers, digest, size, sheet=name, _stat=before)
     src._rows, src._header_index, src._height = rows, header_index, data.end[0] + 1
     return src
 
 
 def first_rows(path: Path, n: int, sheet: str | None) -> list[list[str]]:
     """The sheet's first ``n`` rows as text, whatever their width."""
-    src = open_xlsx(path, sheet, header_row=1)
+    src = open_workbook(path, sheet, header_row=1)
     rows = [src.headers, *islice(src._rows, n - 1)]
     return [[_cell_text(c) for c in row] for row in rows]
 
@@ -78,17 +82,24 @@ def _from_column_a(rows: Iterator[list[object]], lead: int) -> Iterator[list[obj
     return (blanks + r for r in rows)
 
 
-def _check_zip(path: Path, max_unpacked: int) -> None:
-    """Refuse what is not an XLSX, zip bombs (by the sizes its directory declares) and XML
-    that declares a DOCTYPE (no entity is ever expanded or fetched), before any XML is parsed."""
-    if not zipfile.is_zipfile(path):
-        with path.open("rb") as fh:
-            if fh.read(8) == OLE_MAGIC:  # Excel wraps a password-protected workbook in OLE
-                raise FileError(
-                    f"{path.name}: the workbook is password-protected (or an old .xls); "
-                    "save it as .xlsx without a password"
-                )
-        raise FileError(f"{path.name}: not an XLSX workbook (not a zip archive)")
+def _encrypted(path: Path) -> bool:
+    """Whether an OLE compound file holds an encrypted workbook (read only once one failed)."""
+    with path.open("rb") as fh:
+        if fh.read(8) != OLE_MAGIC:
+            return False
+        return ENCRYPTED in fh.read()
+
+
+def _check_container(path: Path, max_unpacked: int) -> None:
+    """Refuse a password-protected workbook, zip bombs (by the sizes a zip's directory
+    declares) and XML that declares a DOCTYPE (no entity is ever expanded or fetched), before
+    any XML is parsed. An OLE file (.xls) holds no XML."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head == OLE_MAGIC:
+        return
+    if head[:4] != ZIP_MAGIC or not zipfile.is_zipfile(path):
+        raise FileError(f"{path.name}: a damaged workbook (not a readable zip archive)")
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()

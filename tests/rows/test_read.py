@@ -14,6 +14,9 @@ from openpyxl import Workbook
 
 from pipeline.errors import FileError
 from pipeline.rows.read import open_source
+from tests.helpers import SAMPLES
+
+FORMATS = Path(__file__).parent / "formats"
 
 HEADER = ["firstName", "lastName", "phone", "ssn"]
 ROWS = [["Zoë", "Null", "0821234567", "000123456"], ["NA", "N/A", "None", "True"]]
@@ -208,10 +211,10 @@ def test_xlsx_used_range_away_from_a1_keeps_sheet_rows_and_columns(tmp_path):
     assert frame.loc[10].tolist() == ["", "", "", "Last"]
 
 
-def test_xlsx_that_is_not_a_workbook_or_a_zip_bomb_is_refused(tmp_path):
-    (tmp_path / "fake.xlsx").write_text("a,b\n")
-    with pytest.raises(FileError, match="not an XLSX workbook"):
-        open_source(tmp_path / "fake.xlsx")
+def test_a_damaged_workbook_or_a_zip_bomb_is_refused(tmp_path):
+    (tmp_path / "damaged.xlsx").write_bytes(b"PK\x03\x04" + b"\x00" * 200)
+    with pytest.raises(FileError, match=r"damaged\.xlsx: a damaged workbook"):
+        open_source(tmp_path / "damaged.xlsx")
     with zipfile.ZipFile(tmp_path / "bomb.xlsx", "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("xl/worksheets/sheet1.xml", b"0" * 50_000_000)
     with pytest.raises(FileError, match="refused as unsafe"):
@@ -226,10 +229,35 @@ def test_a_row_longer_than_the_readers_block_names_the_likely_cause(tmp_path):
         list(src.chunks(1000))
 
 
-def test_a_password_protected_workbook_is_named_as_such(tmp_path):
-    (tmp_path / "locked.xlsx").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 504)
-    with pytest.raises(FileError, match=r"locked\.xlsx: the workbook is password-protected \(or an old"):
-        open_source(tmp_path / "locked.xlsx")
+def test_a_password_protected_workbook_is_named_as_such():
+    """``formats/locked.xlsx``: the sample workbook encrypted by msoffcrypto-tool, as Excel does."""
+    with pytest.raises(
+        FileError, match=r"^locked\.xlsx: the workbook is password-protected; save it without one$"
+    ):
+        open_source(FORMATS / "locked.xlsx")
+
+
+@pytest.mark.parametrize("name", ["dependents.xlsx", "dependents.xls", "dependents.ods"])
+def test_every_workbook_format_reads_the_same_rows(name):
+    """``formats/``: the sample workbook saved as .xls and .ods by LibreOffice."""
+    src = open_source(SAMPLES / name if name.endswith("x") else FORMATS / name)
+    frame = pd.concat(src.chunks(10))
+    expected = pd.concat(open_source(SAMPLES / "dependents.xlsx").chunks(10))
+    assert src.headers == open_source(SAMPLES / "dependents.xlsx").headers
+    pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_the_format_is_the_contents_not_the_name(tmp_path):
+    (tmp_path / "export.xlsx").write_text("firstName,lastName\nAnn,Lee\n", encoding="utf-8")
+    src = open_source(tmp_path / "export.xlsx")
+    assert (src.kind, src.headers) == ("csv", ["firstName", "lastName"])
+    (tmp_path / "renamed.csv").write_bytes((FORMATS / "dependents.xls").read_bytes())
+    assert open_source(tmp_path / "renamed.csv").kind == "workbook"
+    (tmp_path / "image.csv").write_bytes(bytes(range(256)) * 16)
+    with pytest.raises(
+        FileError, match=r"^image\.csv: neither a workbook \(.xlsx, .xls, .xlsb, .ods\) nor CSV text$"
+    ):
+        open_source(tmp_path / "image.csv")
 
 
 def test_a_csv_that_grows_while_it_is_read_is_refused_after_the_last_chunk(tmp_path):
