@@ -49,6 +49,7 @@ def friendly(fn):
             click.echo(f"Error: {_os_error(exc)}", err=True)
             sys.exit(2)
         except (KeyboardInterrupt, Terminated) as exc:
+            stops.said()
             said, status = stops.SAID[signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM]
             click.echo(said, err=True)
             sys.exit(status)

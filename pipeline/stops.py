@@ -33,7 +33,16 @@ def _main_thread() -> bool:
 
 def _terminate(signum, frame) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM lets the clean-up finish
+    _raised.append(signum)
     raise Terminated()
+
+
+def _interrupt(signum, frame) -> None:
+    _raised.append(signum)
+    raise KeyboardInterrupt
+
+
+_raised: list[int] = []  # every stop raised, in order: a redelivery is owed only to the last
 
 
 def _note(signum, frame) -> None:
@@ -59,9 +68,13 @@ def _redeliver(default_hook):
 
 
 def _send_later(signum: int) -> None:
+    """Send ``signum`` again unless a stop has been raised meanwhile (it is being handled)."""
+    owed = len(_raised)
+
     def send() -> None:
         time.sleep(REDELIVERY_PAUSE)
-        os.kill(os.getpid(), signum)
+        if len(_raised) == owed:
+            os.kill(os.getpid(), signum)
 
     threading.Thread(target=send, name="redeliver-stop", daemon=True).start()
 
@@ -78,7 +91,7 @@ def stoppable() -> Iterator[None]:
     before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     hook_before = sys.unraisablehook
     sys.unraisablehook = _redeliver(hook_before)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _terminate)
     _noted.clear()
     try:
@@ -91,6 +104,14 @@ def stoppable() -> Iterator[None]:
         else:
             for s, handler in before.items():
                 signal.signal(s, signal.SIG_DFL if handler is None else handler)
+
+
+def said() -> None:
+    """A stop is being said and the command ends with its status: a further stop is ignored,
+    so it cannot cut that short (a second Ctrl-C, or one sent again)."""
+    if _main_thread():
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
 
 
 def whole_process() -> None:
