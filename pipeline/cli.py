@@ -545,11 +545,15 @@ def mapping_suggest(
     default=DEFAULT_PROFILE,
     show_default=True,
 )
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @friendly
-def template_cmd(out: Path, profile: str) -> None:
-    """Write a blank import sheet OUT.xlsx for a profile, with rules and drop-down lists."""
+def template_cmd(out: Path, profile: str, force: bool) -> None:
+    """Write a blank import sheet OUT.xlsx with every column the profile stores, each header
+    commented with its rule, and drop-down lists of the allowed values."""
     from pipeline.template import write_template  # openpyxl: not imported by every command
 
+    if out.exists() and not force:
+        raise UsageError(f"{out}: exists already; pass --force to replace it")
     write_template(out, PROFILES[profile])
     click.echo(f"Template for {profile}: {out}")
 

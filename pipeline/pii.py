@@ -20,7 +20,13 @@ def open_private(path: Path, mode: str = "w", **kwargs: Any) -> IO:
 
 
 def mask_ssn(cells: pd.Series) -> pd.Series:
-    """``123-45-6789`` -> ``***-**-6789``: only the last four characters survive."""
-    text = cells.astype("str")
-    present = text.notna() & (text.str.strip() != "")
-    return text.where(~present, "***-**-" + text.str.strip().str[-4:])
+    """``12-345-6789`` -> ``**-***-6789``, ``1234567890123`` -> ``*********0123``: every letter
+    and digit but the last four is masked, separators and length kept, so a reviewer sees the
+    shape of a malformed SSN without its digits. Four characters or fewer are masked whole."""
+    text = cells.astype("str").str.strip()
+    short = text.str.len() <= 4
+    masked = text.str[:-4].str.replace(ALPHANUMERIC, "*", regex=True) + text.str[-4:]
+    return masked.where(~short, text.str.replace(ALPHANUMERIC, "*", regex=True)).where(text.notna())
+
+
+ALPHANUMERIC = r"[0-9A-Za-z]"

@@ -20,4 +20,4 @@ OWN: dict[str, Rule] = {
 
 RULES: dict[str, Rule] = {**OWN, **{k: v for k, v in carecycle.RULES.items() if k not in OWN}}
 
-PROFILE = Profile("add-dependent", "Add Dependent v2.0", RULES, template=tuple(OWN))
+PROFILE = Profile("add-dependent", "Add Dependent v2.0", RULES)

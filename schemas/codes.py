@@ -67,7 +67,11 @@ CATALOGUE: tuple[Code, ...] = (
     Code("EMAIL_TOO_LONG", "email is longer than {limit} characters."),
     Code("EMAIL_INVALID", "email is not a well-formed address."),
     Code("SSN_TOO_LONG", "ssn is longer than {limit} characters."),
-    Code("SSN_INVALID", "ssn is not a well-formed SSN (ddd-dd-dddd or 9 digits)."),
+    Code(
+        "SSN_INVALID",
+        "ssn is not a well-formed SSN (ddd-dd-dddd or 9 digits); reports mask all but its last "
+        "four characters, keeping its shape (--include-pii shows it whole).",
+    ),
     Code("IS_COVERED_INVALID", "isCovered is not a boolean (true/false, yes/no, y/n, 1/0)."),
     Code("IS_ACTIVE_INVALID", "isActive is not a boolean (true/false, yes/no, y/n, 1/0)."),
     Code("COVERAGE_START_DATE_INVALID", "coverageStartDate is not a real date in a format the import reads."),

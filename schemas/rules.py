@@ -17,7 +17,7 @@ import pandera.pandas as pa
 from pandera.pandas import Check, Column
 
 from schemas import parse
-from schemas.fields import BY_NAME, Field
+from schemas.fields import BY_NAME, FIELDS, Field
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,10 @@ class Profile:
 
     @property
     def template_fields(self) -> list[Field]:
-        return [BY_NAME[name] for name in (self.template or tuple(self.rules))]
+        """Every column the profile stores, in the fields' own order (or ``template``'s)."""
+        if self.template:
+            return [BY_NAME[name] for name in self.template]
+        return [f for f in FIELDS if f.name in self.rules]
 
     @property
     def fields(self) -> list[Field]:

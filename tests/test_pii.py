@@ -99,3 +99,25 @@ def test_the_reports_show_ssns_in_full_only_when_asked(sqlite_url, tmp_path):
     out = tmp_path / "out"
     invoke("import", path, "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", out, "--include-pii")
     assert SSN in (run_folder(out) / "d.rejects.csv").read_text(encoding="utf-8-sig")
+
+
+@pytest.mark.parametrize(
+    ("ssn", "shown"),
+    [
+        ("123-45-6789", "***-**-6789"),
+        ("12-345-6789", "**-***-6789"),  # the misplaced dash shows
+        ("1234567890123", "*********0123"),  # so does the length
+        ("000-00-1234x", "***-**-*234x"),
+        (" 123456789 ", "*****6789"),
+        ("12345", "*2345"),
+        ("1234", "****"),  # nothing left to hide behind: all masked
+        ("", ""),
+    ],
+)
+def test_a_masked_ssn_keeps_its_shape_not_its_digits(ssn, shown):
+    import pandas as pd
+
+    from pipeline.pii import mask_ssn
+
+    assert mask_ssn(pd.Series([ssn, None], dtype="str")).tolist()[0] == shown
+    assert pd.isna(mask_ssn(pd.Series([ssn, None], dtype="str")).tolist()[1])

@@ -201,11 +201,18 @@ def test_report_command_rebuilds_the_reports_from_the_database(sqlite_url, tmp_p
 
 def test_template_drop_downs_list_exactly_the_lookup_values(tmp_path):
     from schemas import PROFILES, lookups
+    from schemas.fields import FIELDS
 
     for profile, expected in (
         (
             "add-dependent",
-            {"gender": lookups.load("genders"), "homeLanguage": lookups.load("home_languages")},
+            {
+                "gender": lookups.load("genders"),
+                "relationshipType": PROFILES["carecycle"].rules["relationshipType"].one_of,
+                "homeLanguage": lookups.load("home_languages"),
+                "isCovered": ("true", "false"),
+                "isActive": ("true", "false"),
+            },
         ),
         (
             "carecycle",
@@ -222,7 +229,7 @@ def test_template_drop_downs_list_exactly_the_lookup_values(tmp_path):
         book = load_workbook(path)
         ws, lists = book["Dependents"], book["Lists"]
         header = [c.value for c in ws[1]]
-        assert header == [f.name for f in PROFILES[profile].template_fields]
+        assert header == [f.name for f in FIELDS if f.name in PROFILES[profile].rules]  # all it stores
         assert all(c.comment and c.comment.text for c in ws[1])
         found = {}
         for dv in ws.data_validations.dataValidation:
@@ -238,14 +245,29 @@ def test_a_filled_template_imports_cleanly(sqlite_url, tmp_path):
     invoke("template", path)
     book = load_workbook(path)
     ws = book["Dependents"]
-    assert ws.cell(2, 4).number_format == "yyyy-mm-dd"
-    for col, value in enumerate([C1, "Ann", "Lee", date(2019, 1, 4), "Female", "isiZulu"], start=1):
-        ws.cell(2, col).value = value
+    column = {c.value: c.column for c in ws[1]}
+    assert ws.cell(2, column["birthDate"]).number_format == "yyyy-mm-dd"
+    filled = {"customerId": C1, "firstName": "Ann", "lastName": "Lee", "birthDate": date(2019, 1, 4)}
+    filled |= {"gender": "Female", "homeLanguage": "isiZulu", "relationshipType": "Child"}
+    for name, value in filled.items():
+        ws.cell(2, column[name]).value = value
     book.save(path)
     invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1]), "--db", sqlite_url)
     result = invoke("import", path, "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path / "r")
     assert result.exit_code == 0, result.output
     assert "1 row read, 1 accepted, 0 rejected" in result.stdout
+    assert query(sqlite_url, "SELECT relationship_type FROM dependents") == [("Child",)]
+
+
+def test_the_template_never_replaces_a_file_unless_forced(tmp_path):
+    path = tmp_path / "t.xlsx"
+    path.write_text("someone's work", encoding="utf-8")
+    refused = invoke("template", path)
+    assert refused.exit_code == 2
+    assert refused.stderr == f"Error: {path}: exists already; pass --force to replace it\n"
+    assert path.read_text(encoding="utf-8") == "someone's work"
+    assert invoke("template", path, "--force").exit_code == 0
+    assert path.read_bytes().startswith(b"PK")
 
 
 def _rejects_sheet(path: Path) -> dict[str, bytes]:
