@@ -6,13 +6,13 @@ the environment, which beats the file, which beats the default."""
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
+from pipeline import tomlfile
 from pipeline.errors import UsageError
 
 ENV = "DEPENDENTS_CONFIG"
@@ -43,12 +43,7 @@ def load(path: Path | None, command: click.Command) -> Settings:
     key for a file that cannot be read, an unknown key or a value of the wrong kind."""
     if path is None:
         return Settings()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    data = tomlfile.read(path)
     options = settable(command)
     values = {}
     for key, value in data.items():

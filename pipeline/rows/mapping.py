@@ -19,11 +19,11 @@ the rules, and the rejects report still shows the cell as the file held it.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline import tomlfile
 from pipeline.errors import UsageError
 from schemas import parse
 from schemas.fields import BY_NAME
@@ -62,12 +62,7 @@ def fold(text: str) -> str:
 
 def load(path: Path) -> Mapping:
     """Read a mapping file; exit 2 naming the file, the key and why for anything wrong in it."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    data = tomlfile.read(path)
     unknown = sorted(set(data) - KEYS)
     if unknown:
         raise UsageError(f"{path}: unknown key {unknown[0]!r} (a mapping has {', '.join(sorted(KEYS))})")
