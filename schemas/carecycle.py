@@ -1,8 +1,8 @@
 """CareCycle API v2, ``POST /v2/customers/{id}/dependents``: the full dependent record.
 
-Every body field is optional; the limits and enums are the contract's own
-(``../shared/specs/carecycle-v2-create-customer-dependent.txt``). The customer
-is the path parameter ``id``: required, a UUID.
+Every body field is optional; the limits and enums are the contract's own (its
+create-customer-dependent request). The customer is the path parameter ``id``:
+required, a UUID.
 """
 
 from schemas.fields import INT32_MAX, INT32_MIN
