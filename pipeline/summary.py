@@ -42,7 +42,8 @@ def describe(outcome: Outcome) -> str:
         top = ", ".join(f"{code} {n}" for code, n in outcome.counts.most_common(5))
         lines.append(f"Most frequent: {top}")
     if r.rejected:
-        lines.append(f"Rejects report: {outcome.reports['rejects_csv']}")
+        named = [outcome.reports[kind] for kind in ("rejects_xlsx", "rejects_csv", "notifications")]
+        lines.append(f"Rejects reports in {named[0].parent}: {', '.join(p.name for p in named)}")
     if "changes" in outcome.reports:
         lines.append(f"Changes: {outcome.reports['changes']}")
     if outcome.include_pii:

@@ -417,3 +417,18 @@ def test_every_workbook_format_stores_the_same_rows_and_writes_the_same_report(s
         seen[path.suffix] = stored, rejects(run_folder(out), "dependents")
     assert seen[".xls"] == seen[".xlsx"] == seen[".ods"]
     assert len(seen[".xlsx"][0]) == 14 and len(seen[".xlsx"][1]) == 19
+
+
+def test_the_closing_lines_name_every_report(sqlite_url, tmp_path):
+    invoke("customers", "load", SAMPLES / "customers.csv", "--db", sqlite_url)
+    out = tmp_path / "r"
+    result = invoke(
+        "import", SAMPLES / "dependents.csv", "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", out
+    )
+    folder = run_folder(out)
+    assert (
+        f"Rejects reports in {folder}: dependents.rejects.xlsx, dependents.rejects.csv, "
+        "dependents.notifications.jsonl\n"
+    ) in result.stdout
+    assert f"summary: {folder / 'dependents.summary.json'}" in result.stdout
+    assert all((folder / name).is_file() for name in ("dependents.rejects.xlsx", "dependents.rejects.csv"))
