@@ -30,6 +30,17 @@ from pipeline.rejects import rebuild
 from schemas import DEFAULT_PROFILE, PROFILES
 
 
+def profile_option(help: str | None = None):
+    """``--profile``: which contract's rules apply (import, template, mapping suggest)."""
+    return click.option(
+        "--profile",
+        type=click.Choice(sorted(PROFILES), case_sensitive=False),
+        default=DEFAULT_PROFILE,
+        show_default=True,
+        help=help,
+    )
+
+
 def db_option(fn):
     return click.option(
         "--db",
@@ -94,13 +105,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 @cli.command("import")
 @click.argument("paths", metavar="PATH...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @db_option
-@click.option(
-    "--profile",
-    type=click.Choice(sorted(PROFILES), case_sensitive=False),
-    default=DEFAULT_PROFILE,
-    show_default=True,
-    help="Which contract's rules every row must meet.",
-)
+@profile_option("Which contract's rules every row must meet.")
 @click.option(
     "--channel",
     type=click.Choice(decide.CHANNELS, case_sensitive=False),
@@ -507,13 +512,7 @@ def mapping_group() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the draft here (refused if it exists).  [default: stdout]",
 )
-@click.option(
-    "--profile",
-    type=click.Choice(sorted(PROFILES), case_sensitive=False),
-    default=DEFAULT_PROFILE,
-    show_default=True,
-    help="Whose fields and allowed values the draft proposes.",
-)
+@profile_option("Whose fields and allowed values the draft proposes.")
 @click.option("--sheet", help="XLSX sheet name.  [default: the first sheet]")
 @click.option(
     "--header-row", type=click.IntRange(min=1), metavar="N", help="The header's row.  [default: found]"
@@ -539,12 +538,7 @@ def mapping_suggest(
 
 @cli.command("template")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--profile",
-    type=click.Choice(sorted(PROFILES), case_sensitive=False),
-    default=DEFAULT_PROFILE,
-    show_default=True,
-)
+@profile_option()
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @friendly
 def template_cmd(out: Path, profile: str, force: bool) -> None:

@@ -39,9 +39,8 @@ def find(paths: Sequence[Path], settle: float = SETTLE, now: float | None = None
         if not path.is_dir():
             found.files.append(path)
             continue
-        inside = sorted(_spreadsheets(path), key=lambda p: (p.stat().st_mtime, p.name))
-        for file in inside:
-            (found.settling if now - file.stat().st_mtime < settle else found.files).append(file)
+        for changed, _, file in sorted((f.stat().st_mtime, f.name, f) for f in _spreadsheets(path)):
+            (found.settling if now - changed < settle else found.files).append(file)
     return found
 
 

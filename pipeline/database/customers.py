@@ -22,7 +22,7 @@ from pipeline.errors import FileError
 from pipeline.pii import open_private
 from pipeline.rejects import report
 from pipeline.rejects.notifications import with_ragged
-from pipeline.rows.columns import header_key, listed
+from pipeline.rows.columns import header_key, ignored_warning
 from pipeline.rows.normalise import clean
 from pipeline.rows.read import open_source
 from schemas import customers as rules
@@ -164,8 +164,7 @@ class Rejects:
 
 
 def _unknown(headers: list[str], positions: dict[str, int]) -> list[str]:
-    ignored = [h for i, h in enumerate(headers) if i not in positions.values()]
-    return [f"ignored unknown column(s): {listed(ignored)}"] if ignored else []
+    return ignored_warning([h for i, h in enumerate(headers) if i not in positions.values()])
 
 
 _COLS = ", ".join(c.name for c in db.customers.columns)

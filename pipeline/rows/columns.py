@@ -41,14 +41,17 @@ class ColumnMap:
 
     @property
     def warnings(self) -> list[str]:
-        if not self.ignored:
-            return []
-        return [f"ignored unknown column(s): {listed(self.ignored)}"]
+        return ignored_warning(self.ignored)
 
     @property
     def positions(self) -> dict[str, int]:
         """API field name -> input column position."""
         return {f.name: pos for pos, f in self.fields.items()}
+
+
+def ignored_warning(names: list[str]) -> list[str]:
+    """The one warning for columns nothing reads (none when there are none)."""
+    return [f"ignored unknown column(s): {listed(names)}"] if names else []
 
 
 def listed(names: list[str], most: int = 10) -> str:
