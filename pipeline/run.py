@@ -97,7 +97,12 @@ class Import:
         self.engine, self.src = _connect_and_open(url, path, options)
         mapped = self.mapping.columns if self.mapping else None
         self.cmap = columns.match(
-            self.src.headers, self.profile, self.src.path.name, mapped, options.on_unknown_column
+            self.src.headers,
+            self.profile,
+            self.src.path.name,
+            mapped,
+            options.on_unknown_column,
+            self.src.header_at,
         )
         self.cmap.values = self.mapping.values if self.mapping else {}
         self.run = self._new_run()
@@ -364,7 +369,7 @@ def _check(
     """One chunk's typed columns and its row-rule failures (row, code, details): the profile's
     rules, cells too long for any spreadsheet, then ragged rows (whose code stands alone)."""
     frame = normalise(chunk, cmap, validator.profile, options.date_order)
-    failures = with_details(validator.failures(frame), validator.details)
+    failures = with_details(validator.failures(frame), validator.details, frame, options.date_order)
     too_long = long_cells(chunk, headers)
     if len(too_long):
         failures = pd.concat([failures, too_long.astype(failures.dtypes.to_dict())], ignore_index=True)

@@ -2,8 +2,10 @@
 
 Codes are public and stable: reports, the ``import_rejects`` table and systems
 downstream key on them. Texts are templates filled from the notification's
-``additionalData`` (``{limit}``, ``{asOf}``...). They never contain the
-rejected value itself, so no PII reaches a message.
+``additionalData`` (``{limit}``, ``{asOf}``...). Only the codes of fields that hold no
+personal data (gender, relationship, home language, the booleans) carry the rejected
+value (``{value}``) and the allowed ones, so a reviewer sees what to type; a name, birth
+date, SSN, email or phone never reaches a message.
 
 ``docs/notification-codes.md`` is generated from this table
 (``python -m schemas.codes > docs/notification-codes.md``); a test fails when it is stale.
@@ -23,10 +25,39 @@ class Code:
     stage: str = "row"  # "row": the row alone decides; "database": needs the database
     severity: str = "Error"
     verdict: int | None = None  # a database code's number in the decision's SQL
-    data: tuple[str, ...] = ()  # a database code's additionalData beyond its field, per row
+    data: tuple[str, ...] = ()  # additionalData beyond its field that differs row by row
 
     def render(self, details: dict[str, Any]) -> str:
-        return self.text.format(**details)
+        """The text filled from ``details``: a list reads as ``a, b, c``; an optional per-row
+        key (``hint``) is a sentence after the text, or nothing where a row lacks it."""
+        filled = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in details.items()}
+        hints = {k: f" {filled[k]}" if k in filled else "" for k in OPTIONAL}
+        return self.text.format(**{**filled, **hints})
+
+
+OPTIONAL = ("hint",)  # per-row keys only some rows of a code carry
+DATE_ORDER_HINT = "Day/month/year dates need --date-order DMY or MDY."
+
+
+def _enum(prefix: str, field: str) -> Code:
+    """An enum or lookup field's ``_INVALID``: the value given and the values allowed."""
+    return Code(f"{prefix}_INVALID", field + ' "{value}" is not one of: {allowed}.', data=("value",))
+
+
+def _not_bool(prefix: str, field: str) -> Code:
+    return Code(
+        f"{prefix}_INVALID",
+        field + ' "{value}" is not a boolean (true/false, yes/no, y/n, 1/0).',
+        data=("value",),
+    )
+
+
+def _not_date(prefix: str, field: str) -> Code:
+    """A date field's ``_INVALID``: never the value (a birth date is personal); a day/month/year
+    date read without ``--date-order`` says to pass it."""
+    return Code(
+        f"{prefix}_INVALID", field + " is not a real date in a format the import reads.{hint}", data=("hint",)
+    )
 
 
 def _not_text(prefix: str, field: str) -> Code:
@@ -55,12 +86,12 @@ CATALOGUE: tuple[Code, ...] = (
     Code("LAST_NAME_TOO_LONG", "lastName is longer than {limit} characters."),
     _not_text("LAST_NAME", "lastName"),
     Code("BIRTH_DATE_REQUIRED", "birthDate is required."),
-    Code("BIRTH_DATE_INVALID", "birthDate is not a real date in a format the import reads."),
+    _not_date("BIRTH_DATE", "birthDate"),
     Code("BIRTH_DATE_IN_FUTURE", "birthDate is after the as-of date {asOf}."),
     Code("DEPENDENT_NOT_UNDER_18", "The dependent is not under {limit} on {asOf}."),
-    Code("GENDER_INVALID", "gender is not one of the allowed values."),
-    Code("RELATIONSHIP_TYPE_INVALID", "relationshipType is not one of the allowed values."),
-    Code("HOME_LANGUAGE_INVALID", "homeLanguage is not one of the allowed values."),
+    _enum("GENDER", "gender"),
+    _enum("RELATIONSHIP_TYPE", "relationshipType"),
+    _enum("HOME_LANGUAGE", "homeLanguage"),
     Code("ANNUAL_INCOME_INVALID", "annualIncome is not a whole number from {minimum} to {maximum}."),
     Code("PHONE_TOO_LONG", "phone is longer than {limit} characters."),
     _not_text("PHONE", "phone"),
@@ -72,10 +103,10 @@ CATALOGUE: tuple[Code, ...] = (
         "ssn is not a well-formed SSN (ddd-dd-dddd or 9 digits); reports mask all but its last "
         "four characters, keeping its shape (--include-pii shows it whole).",
     ),
-    Code("IS_COVERED_INVALID", "isCovered is not a boolean (true/false, yes/no, y/n, 1/0)."),
-    Code("IS_ACTIVE_INVALID", "isActive is not a boolean (true/false, yes/no, y/n, 1/0)."),
-    Code("COVERAGE_START_DATE_INVALID", "coverageStartDate is not a real date in a format the import reads."),
-    Code("COVERAGE_END_DATE_INVALID", "coverageEndDate is not a real date in a format the import reads."),
+    _not_bool("IS_COVERED", "isCovered"),
+    _not_bool("IS_ACTIVE", "isActive"),
+    _not_date("COVERAGE_START_DATE", "coverageStartDate"),
+    _not_date("COVERAGE_END_DATE", "coverageEndDate"),
     Code("COVERAGE_END_BEFORE_START", "coverageEndDate is before coverageStartDate."),
     Code("NOTES_TOO_LONG", "notes is longer than {limit} characters."),
     _not_text("NOTES", "notes"),
@@ -117,10 +148,16 @@ def markdown() -> str:
         "limit where there is one). *row* codes are decided by the row alone; *database* codes",
         "need the database (the customer, the dependents already stored, earlier rows of the file).",
         "",
-        "| code | stage | severity | text |",
-        "|---|---|---|---|",
+        "Only the codes whose *per row* column names `value` put the rejected cell in the",
+        "message (cut to 60 characters): fields that hold no personal data. Names, birth",
+        "dates, SSNs, emails and phones never appear in a message.",
+        "",
+        "| code | stage | severity | per row | text |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| `{c.code}` | {c.stage} | {c.severity} | {c.text} |" for c in CATALOGUE]
+    lines += [
+        f"| `{c.code}` | {c.stage} | {c.severity} | {', '.join(c.data)} | {c.text} |" for c in CATALOGUE
+    ]
     return "\n".join(lines) + "\n"
 
 

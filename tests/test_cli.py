@@ -82,7 +82,10 @@ def test_missing_column_is_one_line_exit_2_and_nothing_written(sqlite_url, tmp_p
     path = write_csv(tmp_path / "d.csv", ["customerId", "firstName"], [[CUSTOMER, "Ann"]])
     result = invoke("import", path, "--db", sqlite_url, "--report-dir", tmp_path / "r")
     assert result.exit_code == 2
-    assert result.stderr == "Error: d.csv: missing required column(s): lastName, birthDate\n"
+    assert result.stderr == (
+        "Error: d.csv: missing required column(s): lastName, birthDate; "
+        "the header (row 1) has: customerId, firstName\n"
+    )
     assert not (tmp_path / "r").exists()
     assert query(sqlite_url, "SELECT COUNT(*) FROM import_runs") == [(0,)]
 

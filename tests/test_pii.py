@@ -7,6 +7,7 @@ temporary file, and the SSN nowhere in the reports, where the README says it is 
 
 from __future__ import annotations
 
+import json
 import tempfile
 import zipfile
 from pathlib import Path
@@ -121,3 +122,45 @@ def test_a_masked_ssn_keeps_its_shape_not_its_digits(ssn, shown):
 
     assert mask_ssn(pd.Series([ssn, None], dtype="str")).tolist()[0] == shown
     assert pd.isna(mask_ssn(pd.Series([ssn, None], dtype="str")).tolist()[1])
+
+
+MARK = "Zq7"  # in every personal cell below, so a message that quotes one is found
+PERSONAL_CELLS = {  # code -> (field, a cell holding MARK that breaks its rule)
+    "FIRST_NAME_TOO_LONG": ("firstName", MARK * 100),
+    "FIRST_NAME_INVALID": ("firstName", MARK + "\x01"),
+    "MIDDLE_NAME_TOO_LONG": ("middleName", MARK * 100),
+    "MIDDLE_NAME_INVALID": ("middleName", MARK + "\x01"),
+    "LAST_NAME_TOO_LONG": ("lastName", MARK * 100),
+    "LAST_NAME_INVALID": ("lastName", MARK + "\x01"),
+    "BIRTH_DATE_INVALID": ("birthDate", "07/03/2019"),
+    "BIRTH_DATE_IN_FUTURE": ("birthDate", "2031-07-03"),
+    "DEPENDENT_NOT_UNDER_18": ("birthDate", "1971-07-03"),
+    "PHONE_TOO_LONG": ("phone", MARK * 100),
+    "PHONE_INVALID": ("phone", MARK + "\x01"),
+    "EMAIL_TOO_LONG": ("email", MARK + "@" + "x" * 255 + ".org"),
+    "EMAIL_INVALID": ("email", MARK + "@@example.org"),
+    "SSN_TOO_LONG": ("ssn", "918-27-3645" + MARK),
+    "SSN_INVALID": ("ssn", MARK),
+}
+
+
+def test_no_message_of_a_personal_field_quotes_its_cell(sqlite_url, tmp_path):
+    """Every code of a name, birth date, phone, email or SSN, each on a row of its own."""
+    header = ["customerId", "firstName", "middleName", "lastName", "birthDate", "phone", "email", "ssn"]
+    fine = dict(zip(header, [C1, "Ann", "", "Lee", "2019-01-04", "", "", ""], strict=True))
+    rows = [list((fine | {f: cell}).values()) for f, cell in PERSONAL_CELLS.values()]
+    invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1]), "--db", sqlite_url)
+    args = ["--as-of", AS_OF, "--report-dir", tmp_path / "out"]
+    result = invoke("import", write_csv(tmp_path / "d.csv", header, rows), "--db", sqlite_url, *args)
+    assert result.exit_code == 1, result.output
+    folder = run_folder(tmp_path / "out")
+    lines = (folder / "d.notifications.jsonl").read_text().splitlines()
+    given = [n["code"] for line in lines for n in json.loads(line)["notifications"]]
+    assert set(PERSONAL_CELLS) <= set(given)
+    texts = [
+        n["text"] + json.dumps(n["additionalData"])
+        for line in lines
+        for n in json.loads(line)["notifications"]
+    ]
+    for code, (_, cell) in PERSONAL_CELLS.items():
+        assert not [t for t in texts if MARK in t or cell in t], code

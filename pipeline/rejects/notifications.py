@@ -2,8 +2,9 @@
 
 Each notification has the Add Dependent ApiResponse shape: ``severity``, ``code``,
 ``text``, ``additionalData``. Texts come from the catalogue and are filled only
-from ``additionalData`` (limits, dates, row numbers), never from a cell, so no
-PII reaches a message. Work here is proportional to the rejected rows only.
+from ``additionalData`` (limits, dates, row numbers, and the cells of the few fields
+that hold no personal data), so no PII reaches a message. Work here is proportional
+to the rejected rows only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.codes import BY_CODE, ORDER
+from schemas import parse
+from schemas.codes import BY_CODE, DATE_ORDER_HINT, ORDER
+from schemas.fields import BY_NAME
+
+SHOWN_VALUE = 60  # characters of a rejected cell a message shows
+_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'  # what JSON escapes in a string; the rest goes in as it is
+
+
+def json_strings(text: pd.Series) -> pd.Series:
+    """Each value as a JSON string, column-wise; the few that need escaping one by one."""
+    quoted = '"' + text + '"'
+    escape = text.str.contains(_NEEDS_ESCAPE).fillna(False).astype(bool)
+    if escape.any():
+        quoted[escape] = text[escape].map(json.dumps)
+    return quoted
 
 
 def json_objects(fields: dict[str, Any]) -> Any:
@@ -29,11 +44,39 @@ def json_objects(fields: dict[str, Any]) -> Any:
     return text + "}"
 
 
-def with_details(failures: pd.DataFrame, details: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Attach each row-level code's static additionalData (field, limit...) as JSON text,
-    written once per code: the spool keeps it and ``assemble`` reads it as it is."""
+def with_details(
+    failures: pd.DataFrame,
+    details: dict[str, dict[str, Any]],
+    frame: pd.DataFrame | None = None,
+    date_order: str | None = None,
+) -> pd.DataFrame:
+    """Attach each row-level code's additionalData as JSON text: its static part (field,
+    limit...) written once per code, and for the codes that carry a per-row part (the value
+    given, a hint) that part from the row's cell in ``frame``. The spool keeps the text and
+    ``assemble`` reads it as it is."""
     text = {code: json_objects(d) for code, d in details.items()}
-    return failures.assign(details=failures["code"].map(text).fillna("{}").astype("str"))
+    out = failures.assign(details=failures["code"].map(text).fillna("{}").astype("str"))
+    if frame is None:
+        return out
+    for code in out["code"].unique():
+        if BY_CODE[code].data and code in details:
+            at = (out["code"] == code).to_numpy()
+            cells = frame[BY_NAME[details[code]["field"]].column].reindex(out.loc[at, "row"].to_numpy())
+            out.loc[at, "details"] = _per_row(code, details[code], cells, date_order).to_numpy()
+    return out
+
+
+def _per_row(code: str, static: dict[str, Any], cells: pd.Series, date_order: str | None) -> pd.Series:
+    """additionalData of one row code's failing rows, with the parts that differ by row."""
+    if "value" in BY_CODE[code].data:  # ``field`` first, then the value, then what is allowed
+        shown = cells.fillna("").str.slice(0, SHOWN_VALUE).str.replace(parse.NOT_XML, "\ufffd", regex=True)
+        rest = {k: v for k, v in static.items() if k != "field"}
+        return json_objects({"field": static["field"], "value": json_strings(shown), **rest})
+    plain = pd.Series(json_objects(static), index=cells.index)
+    if date_order is not None:
+        return plain
+    hinted = cells.str.fullmatch(parse.NUMERIC_DATE[1:-1]).fillna(False).astype(bool)
+    return plain.where(~hinted, json_objects({**static, "hint": DATE_ORDER_HINT}))
 
 
 def with_ragged(failures: pd.DataFrame, ragged: dict[int, tuple[int, int]] | None) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from pipeline.database.db import RESULTS
 from pipeline.database.ledger import Run
 from pipeline.errors import ReportError, ReportsNotPublished
 from pipeline.pii import open_private
+from pipeline.rejects.notifications import json_strings
 from pipeline.rows import cells as json_cells
 from pipeline.rows.columns import REPORT_COLUMNS
 from pipeline.rows.normalise import FORMULA_START
@@ -126,12 +127,16 @@ class NotificationsJsonl:
 
     def __init__(self, path: Path, layout: Layout):
         self.fh = open_private(path, "w", encoding="utf-8")
+        where = layout.report_positions.get("customerId")
+        self.customer = None if where is None else len(REPORT_COLUMNS) + where
 
     def add(self, table: pd.DataFrame, rejects: pd.DataFrame) -> None:
         rows = rejects["row"].astype("int64").astype("str")
         lines = (
             '{"row": '
             + rows
+            + ', "customerId": '
+            + self._customers(table, rejects.index)
             + ', "message": "'
             + self.MESSAGE
             + '", "notifications": '
@@ -139,6 +144,13 @@ class NotificationsJsonl:
             + "}\n"
         )
         self.fh.write("".join(lines))
+
+    def _customers(self, table: pd.DataFrame, index: pd.Index) -> pd.Series:
+        """Each row's customerId cell as JSON; an empty cell is ``null``."""
+        if self.customer is None:
+            return pd.Series("null", index=index)
+        cells = table.iloc[:, self.customer].reset_index(drop=True).replace("", None)
+        return json_strings(cells).fillna("null").set_axis(index)
 
     def close(self, run: Run, counts: Counter, include_pii: bool) -> None:
         self.fh.close()

@@ -67,11 +67,13 @@ def match(
     file_name: str,
     mapped: dict[str, str] | None = None,
     on_unknown: str = "warn",
+    header_at: str = "",
 ) -> ColumnMap:
     """Map ``headers`` to the profile's fields, a mapping file's columns (``mapped``: folded
     header -> field, or "" for a column ignored on purpose) before the built-in aliases.
     FileError on a missing or doubled column, on more columns than any dependents sheet has
-    (``MAX_COLUMNS``), and with ``on_unknown="fail"`` on a column nothing accounts for."""
+    (``MAX_COLUMNS``), and with ``on_unknown="fail"`` on a column nothing accounts for.
+    ``header_at`` says where the header was read (``sheet 'X', row 3``), for the missing-column line."""
     if len(headers) > MAX_COLUMNS:
         raise FileError(
             f"{file_name}: {len(headers):,} columns; a dependents sheet has at most {MAX_COLUMNS:,}"
@@ -101,13 +103,24 @@ def match(
             cmap.fields[pos] = f
     missing = [f.name for f in profile.required_fields if f.name not in seen]
     if missing:
-        raise FileError(f"{file_name}: missing required column(s): {', '.join(missing)}{_hint(headers)}")
+        raise FileError(
+            f"{file_name}: missing required column(s): {', '.join(missing)}; "
+            f"{_found(headers, header_at)}{_hint(headers)}"
+        )
     if cmap.ignored and on_unknown == "fail":
         raise FileError(
             f"{file_name}: unknown column(s): {listed(cmap.ignored)}; map or ignore them in a "
             "mapping file, or pass --on-unknown-column warn"
         )
     return cmap
+
+
+def _found(headers: list[str], header_at: str) -> str:
+    """What the header row holds, and where it was read: the reviewer sees which sheet or row
+    to fix, or which column to map."""
+    where = f" ({header_at})" if header_at else ""
+    named = [h.strip() for h in headers if h.strip()]
+    return f"the header{where} has: {listed(named)}" if named else f"the header{where} is empty"
 
 
 def _hint(headers: list[str]) -> str:

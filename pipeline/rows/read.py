@@ -59,6 +59,12 @@ class Source:
             return max(0, self._height - self._header_index - 1)
         return max(1, round(self.size / self._bytes_per_row) - 1)
 
+    @property
+    def header_at(self) -> str:
+        """Where the header was read, as a message names it: ``sheet 'Export', row 3``."""
+        row = f"row {self._header_index + 1}"
+        return f"sheet {self.sheet!r}, {row}" if self.sheet else row
+
     def chunks(self, size: int) -> Iterator[pd.DataFrame]:
         """Frames of at most ``size`` non-blank rows; columns 0..n-1 (header order), text cells,
         index = sheet row number. The rows stream: a source is read once. After the last

@@ -42,9 +42,15 @@ def test_verdict_details_are_what_json_dumps_writes():
 
 
 def test_notifications_rendered_once_per_distinct_failure_equal_each_rendered():
-    static = {"FIRST_NAME_REQUIRED": {"field": "firstName"}, "GENDER_INVALID": {"field": "gender"}}
+    static = {
+        "FIRST_NAME_REQUIRED": {"field": "firstName"},
+        "LAST_NAME_TOO_LONG": {"field": "lastName", "limit": 50},
+    }
     rows = pd.DataFrame(
-        {"row": [9, 9, 4, 4, 7], "code": ["GENDER_INVALID", "FIRST_NAME_REQUIRED"] * 2 + ["GENDER_INVALID"]}
+        {
+            "row": [9, 9, 4, 4, 7],
+            "code": ["LAST_NAME_TOO_LONG", "FIRST_NAME_REQUIRED"] * 2 + ["LAST_NAME_TOO_LONG"],
+        }
     )
     failures = pd.concat(
         [

@@ -129,10 +129,19 @@ def test_include_pii_writes_ssns_in_full_and_says_so(sqlite_url, tmp_path):
     assert json.loads((out / "in.summary.json").read_text())["includesPii"] is True
 
 
+def test_notifications_jsonl_carries_a_malformed_or_missing_customer_as_it_is(sqlite_url, tmp_path):
+    rows = [[C1, "Al", "Lee", "2019-01-04", "", "", ""], ['x"\\y', "Bo", "Lee", "2019-01-05", "", "", ""]]
+    rows += [["", "Cy", "Lee", "2019-01-06", "", "", ""]]
+    _, out = imported(sqlite_url, tmp_path, rows=rows)
+    lines = [json.loads(line) for line in (out / "in.notifications.jsonl").read_text().splitlines()]
+    assert [(entry["row"], entry["customerId"]) for entry in lines] == [(3, 'x"\\y'), (4, None)]
+
+
 def test_notifications_jsonl_is_the_api_envelope_per_row(sqlite_url, tmp_path):
     _, out = imported(sqlite_url, tmp_path)
     lines = [json.loads(line) for line in (out / "in.notifications.jsonl").read_text().splitlines()]
     assert [entry["row"] for entry in lines] == [3, 4, 5, 6]
+    assert [entry["customerId"] for entry in lines] == [C1, C1, GHOST, C1]
     first = lines[1]
     assert first["message"] == "The dependent was not added."
     assert [n["code"] for n in first["notifications"]] == ["BIRTH_DATE_INVALID", "GENDER_INVALID"]

@@ -46,9 +46,10 @@ def test_a_header_cannot_send_the_terminal_control_codes():
     assert cmap.warnings == ["ignored unknown column(s): \\x1b]0;owned\\x07Notes"]
 
 
-def test_a_missing_required_column_is_named():
-    with pytest.raises(FileError, match=r"^f\.csv: missing required column\(s\): birthDate$"):
-        match(["customerId", "firstName", "lastName"], ADD, "f.csv")
+def test_a_missing_required_column_is_named_with_the_headers_found_and_where():
+    said = r"^f\.xlsx: missing required column\(s\): birthDate; the header \(sheet 'Kids', row 3\) has: "
+    with pytest.raises(FileError, match=said + r"customerId, firstName, lastName, Born$"):
+        match(["customerId", "firstName", "lastName", "Born"], ADD, "f.xlsx", header_at="sheet 'Kids', row 3")
 
 
 def test_carecycle_needs_only_the_customer():

@@ -41,6 +41,7 @@ def test_without_the_mapping_the_export_is_refused_for_its_headers(sqlite_url):
     result = invoke("import", EXPORT, "--db", sqlite_url, "--sheet", "Dependents export")
     assert result.exit_code == 2
     assert "missing required column(s)" in result.stderr
+    assert "the header (sheet 'Dependents export', row 1) has: Dependents export" in result.stderr
 
 
 def test_the_command_line_beats_the_mapping_file(sqlite_url, tmp_path):
