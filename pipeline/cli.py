@@ -6,11 +6,9 @@ Exit statuses are ``pipeline.guard``'s, one set for every command.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +18,8 @@ from sqlalchemy.engine import Connection
 from pipeline import batch as batch_lib
 from pipeline import config, inbox, progress, summary
 from pipeline import run as run_lib
+from pipeline.cli_lookups import lookups_group
+from pipeline.cli_options import Bytes, IsoDate, db_option, profile_option
 from pipeline.database import customers as customers_lib
 from pipeline.database import db, decide, dialects, indexes, ledger, migrate
 from pipeline.database import revert as revert_lib
@@ -27,58 +27,7 @@ from pipeline.errors import UsageError
 from pipeline.guard import friendly
 from pipeline.options import CHUNK_SIZE
 from pipeline.rejects import rebuild
-from schemas import DEFAULT_PROFILE, PROFILES
-
-
-def profile_option(help: str | None = None):
-    """``--profile``: which contract's rules apply (import, template, mapping suggest)."""
-    return click.option(
-        "--profile",
-        type=click.Choice(sorted(PROFILES), case_sensitive=False),
-        default=DEFAULT_PROFILE,
-        show_default=True,
-        help=help,
-    )
-
-
-def db_option(fn):
-    return click.option(
-        "--db",
-        "db_url",
-        envvar=db.ENV_URL,
-        default=db.DEFAULT_URL,
-        show_default=True,
-        help=f"Database URL (SQLAlchemy form); else ${db.ENV_URL}.",
-    )(fn)
-
-
-class IsoDate(click.ParamType):
-    name = "YYYY-MM-DD"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-                self.fail(f"{value} is not a real date", param, ctx)
-            self.fail(f"{value!r} is not a date in YYYY-MM-DD form", param, ctx)
-
-
-UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-
-
-class Bytes(click.ParamType):
-    name = "SIZE"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        found = re.fullmatch(r"\s*(\d+)\s*([KMG]?)I?B?\s*", str(value).upper())
-        if not found:
-            self.fail(f"{value!r} is not a size (a number of bytes, or with K, M or G)", param, ctx)
-        return int(found.group(1)) * UNITS[found.group(2)]
+from schemas import PROFILES
 
 
 @click.group(
@@ -422,6 +371,7 @@ def runs_show(run_id: str, db_url: str) -> None:
         ("rejected", r.rejected),
         ("reverted", r.reverted_at),
         ("source run", r.source_run_id),
+        ("lookups", ", ".join(f"{n} v{v}" for n, v in r.lookups.items()) or None),
         ("message", r.message),
     ):
         if value is not None:
@@ -554,3 +504,6 @@ def template_cmd(out: Path, profile: str, force: bool) -> None:
 
 if __name__ == "__main__":
     cli()
+
+
+cli.add_command(lookups_group)

@@ -24,7 +24,8 @@ import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline import memory, stops
-from pipeline.database import db, decide, faults, ledger, load
+from pipeline.database import db, decide, faults, ledger, load, lookups
+from pipeline.database.lookups import Listed
 from pipeline.errors import AlreadyImported, DatabaseError, PipelineError, UsageError
 from pipeline.options import Options
 from pipeline.rejects import assemble, report
@@ -80,10 +81,8 @@ class Import:
     def __init__(self, url: str, path: Path, options: Options):
         if options.changes and options.on_existing != "update":
             raise UsageError("--changes lists the fields an update changes: it needs --on-existing update")
-        self.profile = PROFILES[options.profile]
         self.mapping = mapping.load(options.mapping) if options.mapping else None
         if self.mapping:  # the command line's own choices beat the mapping file's
-            self.mapping.check(self.profile)
             m = self.mapping
             options = replace(
                 options,
@@ -94,27 +93,39 @@ class Import:
         self.url, self.options = url, options
         self.steps, self.began = Steps(), time.perf_counter()
         memory.use_jemalloc()
-        self.engine, self.src = _connect_and_open(url, path, options)
-        mapped = self.mapping.columns if self.mapping else None
-        self.cmap = columns.match(
-            self.src.headers,
-            self.profile,
-            self.src.path.name,
-            mapped,
-            options.on_unknown_column,
-            self.src.header_at,
-        )
+        self.engine, self.src, self.lookups = _connect_and_open(url, path, options)
+        try:
+            self.profile = PROFILES[options.profile].with_lookups(
+                {name: found.values for name, found in self.lookups.items()}
+            )
+            if self.mapping:  # its values are checked against the database's lookups
+                self.mapping.check(self.profile)
+            mapped = self.mapping.columns if self.mapping else None
+            self.cmap = columns.match(
+                self.src.headers,
+                self.profile,
+                self.src.path.name,
+                mapped,
+                options.on_unknown_column,
+                self.src.header_at,
+            )
+        except BaseException:
+            self.engine.dispose()
+            raise
         self.cmap.values = self.mapping.values if self.mapping else {}
         self.run = self._new_run()
         self.validator = Validator(self.profile, self.run.as_of, options.date_order)
         self.spool, self.counts = Spool(), Counter()
-        layout = report.Layout(self.src.headers, self.cmap.report, self.cmap.positions, options.include_pii)
+        layout = report.Layout(
+            self.src.headers, self.cmap.report, self.cmap.positions, options.include_pii, self.cmap.origin
+        )
         out_dir = (options.report_dir or REPORTS) / self.run.id
         self.pending = report.Pending(out_dir, report.stem_of(self.src.path), layout)
         self.warnings = list(self.cmap.warnings)
         self.loader: load.Loader | None = None
         self.changes = ChangesFile(options.changes, options.include_pii) if options.changes else None
         self.rule_rejected = 0  # rows a row rule rejected, counted while staging
+        self.origin_run: str | None = None  # a corrected report's: the run its rows first came from
 
     def _new_run(self) -> ledger.Run:
         return ledger.Run(
@@ -127,6 +138,7 @@ class Import:
             as_of=self.options.as_of or date.today(),
             started_at=_now(),
             columns=self.src.headers,
+            lookups={name: found.version for name, found in self.lookups.items()},
         )
 
     def execute(self) -> Outcome:
@@ -188,6 +200,7 @@ class Import:
             )
         if self.cmap.report:
             self.run.source_run_id = _source_run(conn, self.src.path)
+            self.origin_run = ledger.origin_of(conn, self.run.source_run_id)
         ledger.start(conn, self.run)
         o = self.options
         self.loader = load.Loader(
@@ -227,6 +240,10 @@ class Import:
         """Check a chunk, hand it to be prepared for the database and spool it. Its frames are
         this method's own, so they are freed on return, not when the next chunk is read."""
         frame, failures = _check(chunk, self.cmap, self.validator, self.options, self.src.headers)
+        if self.cmap.origin is not None:  # a corrected report: where each row first came from
+            frame["origin_row"] = columns.origin_rows(chunk[self.cmap.origin])
+            if self.origin_run:
+                frame["origin_run_id"] = self.origin_run
         rejected = pd.Index(failures["row"].unique())
         # Rows the database cannot look at: no customer id to look up, or cells out of place.
         unstaged = failures["code"].str.startswith("CUSTOMER_ID_") | failures["code"].eq("ROW_CELL_COUNT")
@@ -334,10 +351,11 @@ class Import:
             self._record(conn, self.run)
 
 
-def _connect_and_open(url: str, path: Path, options: Options) -> tuple[Engine, Source]:
-    """The database's engine (its schema checked) and the opened file. The file is opened on a
-    thread of its own meanwhile (its hash and decoding check mostly let go of the GIL). A
-    database error is raised before a file error, as when they ran one after the other."""
+def _connect_and_open(url: str, path: Path, options: Options) -> tuple[Engine, Source, dict[str, Listed]]:
+    """The database's engine (its schema checked), the opened file, and the lookup lists the
+    profile uses, as the database holds them. The file is opened on a thread of its own
+    meanwhile (its hash and decoding check mostly let go of the GIL). A database error is
+    raised before a file error, as when they ran one after the other."""
     with ThreadPoolExecutor(1, thread_name_prefix="open") as opener:
         opened = opener.submit(
             open_source,
@@ -352,7 +370,9 @@ def _connect_and_open(url: str, path: Path, options: Options) -> tuple[Engine, S
         try:
             with db.errors(url):
                 db.ensure_schema(engine)
-            return engine, opened.result()
+                with db.reading(engine) as conn:
+                    found = lookups.read(conn, list(PROFILES[options.profile].lookups))
+            return engine, opened.result(), found
         except BaseException:
             engine.dispose()
             raise

@@ -8,7 +8,7 @@ about files or databases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -32,6 +32,7 @@ class Rule:
     not_future: bool = False
     under_age: int | None = None
     not_before: tuple[str, str] | None = None  # (other date field, code)
+    lookup: str | None = None  # ``one_of`` is this lookup's list: the defaults until the database's is read
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,19 @@ class Profile:
         if self.template:
             return [BY_NAME[name] for name in self.template]
         return [f for f in FIELDS if f.name in self.rules]
+
+    @property
+    def lookups(self) -> dict[str, str]:
+        """Lookup name -> the field it serves, for the lookups this profile's rules use."""
+        return {rule.lookup: name for name, rule in self.rules.items() if rule.lookup}
+
+    def with_lookups(self, values: dict[str, tuple[str, ...]]) -> Profile:
+        """The same profile with its lookup fields allowing ``values`` (lookup name -> values)."""
+        rules = {
+            name: replace(rule, one_of=values[rule.lookup]) if rule.lookup in values else rule
+            for name, rule in self.rules.items()
+        }
+        return replace(self, rules=rules)
 
     @property
     def fields(self) -> list[Field]:

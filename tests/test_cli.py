@@ -407,10 +407,12 @@ def test_a_cell_longer_than_a_spreadsheet_holds_rejects_its_row(sqlite_url, tmp_
 
 
 def test_every_workbook_format_stores_the_same_rows_and_writes_the_same_report(sqlite_url, tmp_path):
-    """The sample as .xlsx, and as .xls and .ods saved by LibreOffice (tests/rows/formats/)."""
+    """The sample as .xlsx; as .xls and .ods saved by LibreOffice, and as .xlsb written by
+    pyxlsbwriter (tests/rows/formats/)."""
     formats = Path(__file__).parent / "rows" / "formats"
     seen = {}
-    for path in (SAMPLES / "dependents.xlsx", formats / "dependents.xls", formats / "dependents.ods"):
+    workbooks = [formats / f"dependents.{kind}" for kind in ("xls", "ods", "xlsb")]
+    for path in (SAMPLES / "dependents.xlsx", *workbooks):
         url = f"sqlite:///{tmp_path / path.suffix[1:]}.db"
         invoke("customers", "load", SAMPLES / "customers.csv", "--db", url)
         out = tmp_path / path.suffix[1:]
@@ -418,7 +420,7 @@ def test_every_workbook_format_stores_the_same_rows_and_writes_the_same_report(s
         assert result.exit_code == 1, result.output
         stored = query(url, "SELECT source_row, first_name, date_of_birth, gender FROM dependents ORDER BY 1")
         seen[path.suffix] = stored, rejects(run_folder(out), "dependents")
-    assert seen[".xls"] == seen[".xlsx"] == seen[".ods"]
+    assert seen[".xls"] == seen[".xlsx"] == seen[".ods"] == seen[".xlsb"]
     assert len(seen[".xlsx"][0]) == 14 and len(seen[".xlsx"][1]) == 19
 
 

@@ -25,6 +25,7 @@ def arguments(command: click.Command, tmp_path) -> list[str]:
         "file": tmp_path / "missing.csv",
         "paths": tmp_path / "missing.csv",
         "run_id": "0123456789abcdef",
+        "name": "no-such-lookup",
         "out": tmp_path,
     }
     return [str(values[p.name]) for p in command.params if isinstance(p, click.Argument)]

@@ -78,6 +78,7 @@ import_runs = sa.Table(
     # What the accepted rows did (``accepted`` = inserted + updated + unchanged + skipped).
     *(sa.Column(n, sa.Integer, nullable=False, server_default="0") for n in RESULTS),
     sa.Column("reverted_at", MOMENT),  # set by ``runs revert``, with the status ``reverted``
+    sa.Column("lookups", sa.String(500)),  # JSON: the version of each lookup list the run read
 )
 
 dependents = sa.Table(
@@ -108,6 +109,10 @@ dependents = sa.Table(
     # the checks the data needs (docs/decisions.md).
     sa.Column("import_run_id", sa.String(36)),
     sa.Column("source_row", sa.Integer),
+    # A row loaded from a corrected rejects report: the run and row of the file it first came
+    # from (NULL: ``import_run_id`` and ``source_row`` are its origin).
+    sa.Column("origin_run_id", sa.String(36)),
+    sa.Column("origin_row", sa.Integer),
     # casefolded "first<US>last": the natural key's names, compared trimmed and case-insensitively
     sa.Column("name_key", NAME_KEY),
     sa.Index("ux_dependents_natural_key", "customer_id", "date_of_birth", "name_key", unique=True),
@@ -138,6 +143,25 @@ dependent_changes = sa.Table(
     sa.Column("new_value", sa.Text),
     sa.Column("changed_at", MOMENT, nullable=False),
     sa.Index("ix_dependent_changes_dependent", "dependent_id"),
+)
+
+
+lookup_lists = sa.Table(
+    "lookup_lists",
+    metadata,
+    # One row per lookup (``schemas.lookups``): its version counts the loads that changed it.
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("loaded_at", MOMENT, nullable=False),
+    sa.Column("source", sa.String(500), nullable=False),  # the file loaded, or "defaults"
+)
+
+lookup_values = sa.Table(
+    "lookup_values",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),  # the file's order
+    sa.Column("value", sa.String(100), nullable=False),
 )
 
 

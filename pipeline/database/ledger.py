@@ -46,6 +46,7 @@ class Run:
     unchanged: int = 0
     skipped: int = 0
     reverted_at: datetime | None = None
+    lookups: dict[str, int] = field(default_factory=dict)  # the version of each lookup list read
 
     @property
     def exit_code(self) -> int:
@@ -57,6 +58,7 @@ class Run:
     def row(self) -> dict:
         values = asdict(self)
         values["columns"] = json.dumps(self.columns, ensure_ascii=False)
+        values["lookups"] = json.dumps(self.lookups) if self.lookups else None
         return values
 
 
@@ -139,6 +141,20 @@ def _prefixed(prefix: str):
     return db.import_runs.c.id.like(f"{escaped}%", escape="/")
 
 
+def origin_of(conn: Connection, run_id: str | None) -> str | None:
+    """The first run of a chain of corrected reports, each imported from the one before."""
+    seen: set[str] = set()
+    while run_id and run_id not in seen:
+        seen.add(run_id)
+        before = conn.execute(
+            sa.select(db.import_runs.c.source_run_id).where(db.import_runs.c.id == run_id)
+        ).scalar()
+        if before is None:
+            return run_id
+        run_id = before
+    return run_id
+
+
 def recent(conn: Connection, limit: int = 20) -> list[Run]:
     t = db.import_runs
     rows = conn.execute(sa.select(t).order_by(t.c.started_at.desc()).limit(limit)).mappings().all()
@@ -169,6 +185,7 @@ def rejects(conn: Connection, run_id: str, size: int = 50_000) -> Iterator[pd.Da
 def _run(row) -> Run:
     values = dict(row)
     values["columns"] = json.loads(values["columns"] or "[]")
+    values["lookups"] = json.loads(values["lookups"] or "{}")
     return Run(**values)
 
 

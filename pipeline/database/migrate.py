@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from pipeline.errors import PipelineError
 
-REVISIONS = ("0001", "0002")  # ``migrations/versions``, oldest first (a test holds them equal)
+REVISIONS = ("0001", "0002", "0003")  # ``migrations/versions``, oldest first (a test holds them equal)
 HEAD = REVISIONS[-1]
 BASELINE = "0001"  # the schema ``db init`` made before revisions existed
 VERSION_TABLE = "alembic_version"

@@ -23,8 +23,9 @@ NAME_KEY_LENGTH = db.NAME_KEY.length  # characters of the natural key's folded n
 OWN = ("id", "created_at", "updated_at", "import_run_id", "source_row", "name_key")
 DATA = [c.name for c in db.dependents.columns if c.name not in OWN]
 KEY_DATA = ("customer_id", "date_of_birth")  # what the rules read of a staged row's data
-# What an update may change of a stored dependent: all but its customer and natural key.
-UPDATABLE = [n for n in DATA if n not in ("customer_id", "first_name", "last_name", "date_of_birth")]
+ORIGIN = ("origin_run_id", "origin_row")  # a corrected report's rows only: where each first came from
+# What an update may change of a stored dependent: all but its customer, natural key and origin.
+UPDATABLE = [n for n in DATA if n not in ("customer_id", "first_name", "last_name", "date_of_birth", *ORIGIN)]
 OWN_VALUES = ":now, :now, :run_id, source_row, name_key"  # the run's own columns, in the insert
 
 _md = sa.MetaData()

@@ -19,7 +19,7 @@ from schemas import PROFILES
 def rebuild(conn: Connection, run: ledger.Run, out_dir: Path, include_pii: bool) -> dict[str, Path]:
     profile = PROFILES[run.profile]
     cmap = columns.match(run.columns, profile, run.file_name)
-    layout = report.Layout(run.columns, cmap.report, cmap.positions, include_pii)
+    layout = report.Layout(run.columns, cmap.report, cmap.positions, include_pii, cmap.origin)
     counts = ledger.code_counts(conn, run.id)
     return report.write(
         out_dir, report.stem_of(Path(run.file_name)), run, counts, layout, ledger.rejects(conn, run.id)

@@ -30,7 +30,7 @@ from pipeline.errors import ReportError, ReportsNotPublished
 from pipeline.pii import open_private
 from pipeline.rejects.notifications import json_strings
 from pipeline.rows import cells as json_cells
-from pipeline.rows.columns import REPORT_COLUMNS
+from pipeline.rows.columns import REPORT_COLUMNS, origin_rows
 from pipeline.rows.normalise import FORMULA_START
 from schemas import parse
 
@@ -71,6 +71,7 @@ class Layout:
     hidden: list[int] = field(default_factory=list)  # a re-imported report's own row/codes/messages
     fields: dict[str, int] = field(default_factory=dict)  # API field name -> input column
     include_pii: bool = False
+    origin: int | None = None  # a corrected report's column of each row's first row number
 
     @cached_property
     def shown(self) -> list[int]:
@@ -87,16 +88,24 @@ class Layout:
         return {name: where[pos] for name, pos in self.fields.items() if pos in where}
 
     def table(self, rejects: pd.DataFrame) -> pd.DataFrame:
-        """Rejected rows as the report shows them: row, codes, messages, then the input's
-        cells, each made ``visible`` (a control character XML cannot hold becomes U+FFFD)."""
+        """Rejected rows as the report shows them: row, sourceRow, codes, messages, then the
+        input's cells, each made ``visible`` (a control character XML cannot hold becomes U+FFFD)."""
         columns = json_cells.decode(pa.array(rejects["cells"], pa.large_string()), len(self.headers))
         cells = pd.DataFrame({i: pd.Series(c, dtype="str") for i, c in enumerate(columns)})
         if self.ssn is not None and not self.include_pii:
             cells[self.ssn] = pii.mask_ssn(cells[self.ssn])
-        out = rejects[list(REPORT_COLUMNS)].reset_index(drop=True)
+        out = rejects[["row", "codes", "messages"]].reset_index(drop=True)
+        out.insert(1, "sourceRow", self.source_rows(out["row"], cells))
         shown = cells[self.shown].apply(visible)  # once here for every report
         shown.columns = [self.headers[i] for i in self.shown]
         return pd.concat([out, shown], axis=1)
+
+    def source_rows(self, rows: pd.Series, cells: pd.DataFrame) -> pd.Series:
+        """Each row's row in the file it first came from: a corrected report's own record of
+        it where that is a row number, else the row itself."""
+        if self.origin is None:
+            return rows.astype("int64")
+        return origin_rows(cells[self.origin]).fillna(rows).astype("int64")
 
 
 class RejectsCsv:

@@ -1,6 +1,6 @@
 """``<stem>.rejects.xlsx``: the rejects a reviewer opens, fixes in place and imports again.
 
-Sheet ``Rejects`` (first, so a corrected workbook imports as it is): ``row``, ``codes``,
+Sheet ``Rejects`` (first, so a corrected workbook imports as it is): ``row``, ``sourceRow``, ``codes``,
 ``messages``, then the input's columns; every offending cell filled and commented with
 its codes. Sheet ``Summary``: the run and rejected rows per code, with a bar chart.
 
@@ -48,7 +48,7 @@ MAX_COMMENTS = 5_000  # comments are drawings: beyond this the file grows heavy;
 MAX_WIDTH = 60
 MAX_CELL = 32_767  # characters in one Excel cell
 CUT_NOTE = " … [cut here: Excel holds 32,767 characters; the CSV report has it all]"
-FIRST_INPUT_COLUMN = 3  # row, codes, messages come first
+FIRST_INPUT_COLUMN = 4  # row, sourceRow, codes, messages come first
 BATCH = 5_000  # rejected rows turned into XML at a time
 
 
@@ -85,8 +85,9 @@ class RejectsXlsx:
         refs = sheet_xml.refs(rows)
         cells = [
             sheet_xml.number_cells("A", refs, table["row"]),
-            sheet_xml.text_cells("B", refs, sheet_xml.text(table["codes"])),
-            sheet_xml.text_cells("C", refs, sheet_xml.text(table["messages"])),
+            sheet_xml.number_cells("B", refs, table["sourceRow"]),
+            sheet_xml.text_cells("C", refs, sheet_xml.text(table["codes"])),
+            sheet_xml.text_cells("D", refs, sheet_xml.text(table["messages"])),
         ]
         rejected, plain = sheet_xml.text(self._rejected), sheet_xml.text("")
         for j, name in enumerate(inputs.columns):

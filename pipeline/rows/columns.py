@@ -2,8 +2,9 @@
 
 ``First Name``, ``first_name``, ``FIRSTNAME`` and ``first-name`` are one header;
 ``DOB`` and ``dateOfBirth`` are ``birthDate``. A rejects report's own columns
-(``row``, ``codes``, ``messages``) are recognised and ignored, so a corrected
-report can be imported as it is.
+(``row``, ``sourceRow``, ``codes``, ``messages``) are recognised and not read as
+fields, so a corrected report can be imported as it is; its ``sourceRow`` (or, in a
+report without one, its ``row``) is the row each dependent first came from.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from pipeline.errors import FileError, shown
 from schemas.fields import BY_NAME, FIELDS, Field
 from schemas.rules import Profile
 
-REPORT_COLUMNS = ("row", "codes", "messages")
+REPORT_COLUMNS = ("row", "sourceRow", "codes", "messages")
 MAX_COLUMNS = 1_000  # far more than any export of dependents; more is a file gone wrong
 SEPARATORS = (";", "|", "\t", ",")  # what a header read as one cell may hold between its names
 
@@ -25,6 +28,7 @@ def header_key(header: str) -> str:
     return re.sub(r"[\s_\-]+", "", header).casefold()
 
 
+_REPORT_KEYS = {header_key(c): c for c in REPORT_COLUMNS}
 ALIASES: dict[str, Field] = {
     header_key(spelling): f for f in FIELDS for spelling in (f.name, f.column, *f.aliases)
 }
@@ -38,6 +42,7 @@ class ColumnMap:
     ignored: list[str] = field(default_factory=list)
     report: list[int] = field(default_factory=list)
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # a mapping file's, per field
+    origin: int | None = None  # a corrected report's column of each row's first row number
 
     @property
     def warnings(self) -> list[str]:
@@ -47,6 +52,12 @@ class ColumnMap:
     def positions(self) -> dict[str, int]:
         """API field name -> input column position."""
         return {f.name: pos for pos, f in self.fields.items()}
+
+
+def origin_rows(cells: pd.Series) -> pd.Series:
+    """A corrected report's row-number cells as numbers; anything that is not one is <NA>."""
+    found = pd.to_numeric(cells.str.strip().where(cells.str.fullmatch(r"\s*\d{1,9}\s*")), errors="coerce")
+    return found.astype("Int64")
 
 
 def ignored_warning(names: list[str]) -> list[str]:
@@ -88,8 +99,10 @@ def match(
         if name == "":
             continue  # ignored on purpose
         f = BY_NAME[name] if name else ALIASES.get(key)
-        if key in REPORT_COLUMNS and name is None:
+        if key in _REPORT_KEYS and name is None:
             cmap.report.append(pos)
+            if _REPORT_KEYS[key] == "sourceRow" or (_REPORT_KEYS[key] == "row" and cmap.origin is None):
+                cmap.origin = pos
         elif f is None or f.name not in in_profile:
             if header.strip():
                 cmap.ignored.append(header.strip())

@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from pipeline.database import db, migrate
+from schemas import lookups
 from tests.helpers import AS_OF, C1, HEADER, invoke, kid, query, server_url, write_csv
 
 KINDS = ["sqlite", "postgres", "mariadb"]
@@ -118,6 +119,16 @@ def test_db_upgrade_brings_an_earlier_database_to_the_head_with_every_row(kind, 
     run = after["import_runs"][0]
     assert (run["inserted"], run["updated"], run["unchanged"], run["skipped"]) == (1, 0, 0, 0)
     assert run["reverted_at"] is None
+    # The third: the lookups filled with the defaults, no origin for a row of an original file.
+    assert query(url, "SELECT name, version FROM lookup_lists ORDER BY name") == [
+        ("genders", 1),
+        ("home_languages", 1),
+    ]
+    lists = {n: lookups.load(n) for n in ("genders", "home_languages")}
+    for name, values in lists.items():
+        found = query(url, "SELECT value FROM lookup_values WHERE name = :n ORDER BY position", n=name)
+        assert [v for (v,) in found] == list(values)
+    assert query(url, "SELECT origin_run_id, origin_row FROM dependents") == [(None, None)]
     status = invoke("db", "status", "--db", url)
     assert status.exit_code == 0 and f"at revision {migrate.HEAD}" in status.output
 

@@ -55,8 +55,8 @@ def test_xlsx_marks_each_offending_cell_and_summarises(sqlite_url, tmp_path):
     assert book.sheetnames == ["Rejects", "Summary"]
     ws = book["Rejects"]
     header = [c.value for c in ws[1]]
-    assert header == ["row", "codes", "messages", *HEADER]
-    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:J5"
+    assert header == ["row", "sourceRow", "codes", "messages", *HEADER]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:K5"
     col = {name: i + 1 for i, name in enumerate(header)}
     by_row = {ws.cell(r, 1).value: r for r in range(2, ws.max_row + 1)}
     assert sorted(by_row) == [3, 4, 5, 6]
@@ -72,7 +72,7 @@ def test_xlsx_marks_each_offending_cell_and_summarises(sqlite_url, tmp_path):
     assert marked(4, "firstName") is None
     assert "CUSTOMER_NOT_FOUND" in marked(5, "customerId")  # a row-level problem marks the customer
     assert "SSN_INVALID" in marked(6, "ssn")
-    assert ws.column_dimensions["C"].width > 20  # sized to the messages
+    assert ws.column_dimensions["D"].width > 20  # sized to the messages
 
     summary = book["Summary"]
     facts = {summary.cell(r, 1).value: summary.cell(r, 2).value for r in range(1, 13)}
@@ -92,7 +92,7 @@ def test_xlsx_marks_each_offending_cell_and_summarises(sqlite_url, tmp_path):
 def test_formula_like_cells_stay_text(sqlite_url, tmp_path):
     _, out = imported(sqlite_url, tmp_path)
     ws = load_workbook(out / "in.rejects.xlsx")["Rejects"]
-    notes = {ws.cell(r, 1).value: ws.cell(r, 10) for r in range(2, ws.max_row + 1)}
+    notes = {ws.cell(r, 1).value: ws.cell(r, 11) for r in range(2, ws.max_row + 1)}
     assert notes[3].value == '=HYPERLINK("http://x","click")' and notes[3].data_type == "s"
     for row, text in ((4, "+1 555"), (5, "@SUM(A1)"), (6, "-2+3")):
         assert notes[row].value == text and notes[row].data_type == "s"
@@ -182,6 +182,45 @@ def test_fix_the_rejects_report_and_import_it_again(sqlite_url, tmp_path, kind):
     assert query(sqlite_url, "SELECT COUNT(*) FROM dependents") == [(5,)]
     notes = query(sqlite_url, "SELECT notes FROM dependents WHERE first_name = 'Cat'")
     assert notes == [('=HYPERLINK("http://x","click")',)]  # the CSV's protective ' was taken off again
+
+
+def _fix_csv(path: Path, by_source_row: dict[int, dict[str, str]]) -> Path:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        r.update(by_source_row.get(int(r["sourceRow"]), {}))
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_a_corrected_report_keeps_each_rows_first_row_and_run_through_every_round(sqlite_url, tmp_path):
+    """Fixed one row at a time, over two rounds: each report numbers its rows in the file it
+    was read from and in the first file; each stored dependent keeps the first run and row."""
+    _, out = imported(sqlite_url, tmp_path, "--include-pii")
+    ((first,),) = query(sqlite_url, "SELECT id FROM import_runs")
+    rounds = [
+        (out / "in.rejects.csv", {3: {"firstName": "Cat"}}),
+        (None, {4: {"birthDate": "2019-02-28", "gender": "Male"}}),
+    ]
+    for i, (given, fixes) in enumerate(rounds):
+        corrected = given or run_folder(tmp_path / f"round{i - 1}") / "in.rejects.csv"
+        args = ["--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path / f"round{i}", "--include-pii"]
+        result = invoke("import", _fix_csv(corrected, fixes), *args)
+        assert result.exit_code == 1, result.output
+    with (run_folder(tmp_path / "round1") / "in.rejects.csv").open(encoding="utf-8-sig") as fh:
+        left = [(int(r["row"]), int(r["sourceRow"]), r["codes"]) for r in csv.DictReader(fh)]
+    # Round 1 read round 0's report, whose rows 2-4 were the first file's rows 4-6.
+    assert left == [(3, 5, "CUSTOMER_NOT_FOUND"), (4, 6, "SSN_TOO_LONG;SSN_INVALID")]
+    stored = query(
+        sqlite_url,
+        "SELECT first_name, origin_run_id, origin_row, source_row, import_run_id <> :f FROM dependents"
+        " ORDER BY origin_row",
+        f=first,
+    )
+    assert stored == [("Ann", None, None, 2, 0), ("Cat", first, 3, 2, 1), ("Bob", first, 4, 2, 1)]
 
 
 def test_rejects_report_in_its_run_folder_names_the_run_it_came_from(sqlite_url, tmp_path):
@@ -304,7 +343,7 @@ def test_control_characters_become_replacement_characters_in_the_workbook_and_cs
     result, out = imported(sqlite_url, tmp_path, rows=rows)
     assert result.exit_code == 1
     ws = load_workbook(out / "in.rejects.xlsx")["Rejects"]
-    assert ws.cell(2, 10).value == "bell\ufffd and tab\tkept"
+    assert ws.cell(2, 11).value == "bell\ufffd and tab\tkept"
     with (out / "in.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
         assert next(csv.DictReader(fh))["notes"] == "bell\ufffd and tab\tkept"
 
@@ -352,8 +391,8 @@ def test_a_character_xml_cannot_hold_in_any_column_leaves_the_workbook_whole(sql
     )
     assert result.exit_code == 1, result.output
     ws = load_workbook(run_folder(tmp_path / "r") / "in.rejects.xlsx")["Rejects"]
-    assert ws.cell(2, 2).value == "FIRST_NAME_REQUIRED;NOTES_INVALID"
-    assert [ws.cell(2, 10).value, ws.cell(2, 11).value] == ["n\ufffd", "x\ufffd"]
+    assert ws.cell(2, 3).value == "FIRST_NAME_REQUIRED;NOTES_INVALID"
+    assert [ws.cell(2, 11).value, ws.cell(2, 12).value] == ["n\ufffd", "x\ufffd"]
 
 
 def test_a_cell_longer_than_excel_holds_is_cut_in_the_workbook_and_whole_in_the_csv(sqlite_url, tmp_path):
@@ -363,8 +402,8 @@ def test_a_cell_longer_than_excel_holds_is_cut_in_the_workbook_and_whole_in_the_
     result, out = imported(sqlite_url, tmp_path, rows=rows)
     assert result.exit_code == 1
     ws = load_workbook(out / "in.rejects.xlsx")["Rejects"]
-    assert ws.cell(2, 2).value == "CELL_TOO_LONG;NOTES_TOO_LONG"
-    assert len(ws.cell(2, 10).value) == MAX_CELL and ws.cell(2, 10).value.endswith(CUT_NOTE)
+    assert ws.cell(2, 3).value == "CELL_TOO_LONG;NOTES_TOO_LONG"
+    assert len(ws.cell(2, 11).value) == MAX_CELL and ws.cell(2, 11).value.endswith(CUT_NOTE)
     with (out / "in.rejects.csv").open(encoding="utf-8-sig", newline="") as fh:
         assert next(csv.DictReader(fh))["notes"] == "n" * 40_000
 

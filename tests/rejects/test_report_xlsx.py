@@ -70,15 +70,16 @@ def test_every_cell_reads_back_exactly_as_text_in_openpyxl_and_calamine(tmp_path
     path = _written(tmp_path, [_frame(cells[:25], offending[:25]), _frame(cells[25:], offending[25:])])
 
     ws = load_workbook(path)["Rejects"]
-    assert [c.value for c in ws[1]] == ["row", "codes", "messages", *HEADERS]
+    assert [c.value for c in ws[1]] == ["row", "sourceRow", "codes", "messages", *HEADERS]
     assert all(c.font.b for c in ws[1])
     read = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
     assert [r[0] for r in read] == [*range(2, 27), *range(2, 17)]
-    assert [[v or "" for v in r[3:]] for r in read] == cells
-    assert all(c.data_type == "s" for row in ws.iter_rows(min_row=2, min_col=2) for c in row if c.value)
+    assert [r[1] for r in read] == [r[0] for r in read]  # an original file: each row is its own source
+    assert [[v or "" for v in r[4:]] for r in read] == cells
+    assert all(c.data_type == "s" for row in ws.iter_rows(min_row=2, min_col=3) for c in row if c.value)
 
     sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Rejects").to_python()
-    assert [[str(v) for v in r[3:]] for r in sheet[1:]] == cells
+    assert [[str(v) for v in r[4:]] for r in sheet[1:]] == cells
 
 
 def test_offending_cells_are_filled_and_commented_even_when_empty(tmp_path):
@@ -91,12 +92,12 @@ def test_offending_cells_are_filled_and_commented_even_when_empty(tmp_path):
         cell = ws.cell(row, col)
         return (cell.comment.text if cell.comment else "") if cell.fill.fgColor.rgb[-6:] == fill else None
 
-    assert [[mark(r, c) for c in (4, 5, 6)] for r in (2, 3, 4)] == [
+    assert [[mark(r, c) for c in (5, 6, 7)] for r in (2, 3, 4)] == [
         [None, _note("firstName"), None],
         [None, None, _note("notes")],
         [None, _note("firstName"), _note("notes")],
     ]
-    assert ws.cell(2, 5).value is None  # filled, and still blank for the reviewer to fill in
+    assert ws.cell(2, 6).value is None  # filled, and still blank for the reviewer to fill in
 
 
 def test_comments_stop_at_the_cap_and_fills_go_on(tmp_path, monkeypatch):
@@ -105,8 +106,8 @@ def test_comments_stop_at_the_cap_and_fills_go_on(tmp_path, monkeypatch):
     cells = [["c1", "", "n"]] * 5
     book = load_workbook(_written(tmp_path, [_frame(cells, [["firstName"]] * 5)]))
     ws = book["Rejects"]
-    assert [bool(ws.cell(r, 5).comment) for r in range(2, 7)] == [True, True, True, False, False]
-    assert all(ws.cell(r, 5).fill.fgColor.rgb.endswith("FFC7CE") for r in range(2, 7))
+    assert [bool(ws.cell(r, 6).comment) for r in range(2, 7)] == [True, True, True, False, False]
+    assert all(ws.cell(r, 6).fill.fgColor.rgb.endswith("FFC7CE") for r in range(2, 7))
     facts = {r[0].value: r[1].value for r in book["Summary"].iter_rows(max_row=12)}
     assert facts["Cell comments"].startswith("on the first 3 rejected rows")
 

@@ -64,6 +64,19 @@ def test_two_columns_for_one_field_are_refused():
 def test_a_rejects_reports_own_columns_are_ignored_silently():
     cmap = match(["row", "codes", "messages", "customerId", "firstName", "lastName", "DOB"], ADD, "f.csv")
     assert cmap.report == [0, 1, 2] and cmap.warnings == []
+    assert cmap.origin == 0  # a report without sourceRow: its row is where each row came from
+
+
+@pytest.mark.parametrize("headers", [["row", "sourceRow"], ["Source Row", "row"]])
+def test_a_reports_source_row_is_each_rows_origin(headers):
+    cmap = match([*headers, "codes", "messages", "customerId", "firstName", "lastName", "DOB"], ADD, "f.csv")
+    assert cmap.report == [0, 1, 2, 3] and cmap.origin == headers.index(
+        next(h for h in headers if h != "row")
+    )
+
+
+def test_a_file_that_is_no_report_has_no_origin_column():
+    assert match(["customerId", "firstName", "lastName", "DOB"], ADD, "f.csv").origin is None
 
 
 REQUIRED = ["customerId", "firstName", "lastName", "birthDate"]

@@ -237,9 +237,10 @@ def test_a_password_protected_workbook_is_named_as_such():
         open_source(FORMATS / "locked.xlsx")
 
 
-@pytest.mark.parametrize("name", ["dependents.xlsx", "dependents.xls", "dependents.ods"])
+@pytest.mark.parametrize("name", ["dependents.xlsx", "dependents.xls", "dependents.ods", "dependents.xlsb"])
 def test_every_workbook_format_reads_the_same_rows(name):
-    """``formats/``: the sample workbook saved as .xls and .ods by LibreOffice."""
+    """``formats/``: the sample workbook saved as .xls and .ods by LibreOffice, and written as
+    .xlsb by pyxlsbwriter (LibreOffice reads .xlsb but does not write it)."""
     src = open_source(SAMPLES / name if name.endswith("x") else FORMATS / name)
     frame = pd.concat(src.chunks(10))
     expected = pd.concat(open_source(SAMPLES / "dependents.xlsx").chunks(10))
