@@ -7,27 +7,25 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
 import click
-from sqlalchemy.engine import Connection
 
 from pipeline import batch as batch_lib
 from pipeline import config, inbox, progress, summary
 from pipeline import run as run_lib
-from pipeline.cli_lookups import lookups_group
-from pipeline.cli_options import Bytes, IsoDate, db_option, profile_option
-from pipeline.database import customers as customers_lib
-from pipeline.database import db, decide, dialects, indexes, ledger, migrate
-from pipeline.database import revert as revert_lib
+from pipeline.commands.customers import customers_group
+from pipeline.commands.db import db_group
+from pipeline.commands.lookups import lookups_group
+from pipeline.commands.mapping import mapping_group
+from pipeline.commands.options import Bytes, IsoDate, db_option, profile_option
+from pipeline.commands.runs import report_cmd, runs_group
+from pipeline.commands.template import template_cmd
+from pipeline.database import db, decide, indexes
 from pipeline.errors import UsageError
 from pipeline.guard import friendly
 from pipeline.options import CHUNK_SIZE
-from pipeline.rejects import rebuild
-from schemas import PROFILES
 
 
 @click.group(
@@ -241,197 +239,6 @@ def _say_done(done: batch_lib.Done, timings: bool) -> None:
         click.echo(f"Moved {done.path.name} to {done.moved_to}", err=True)
 
 
-@cli.group("db")
-def db_group() -> None:
-    """Manage the database."""
-
-
-@db_group.command("init")
-@db_option
-@friendly
-def db_init(db_url: str) -> None:
-    """Create the tables (or bring an existing database to this version's schema)."""
-    _upgrade(db_url)
-
-
-@db_group.command("upgrade")
-@db_option
-@friendly
-def db_upgrade(db_url: str) -> None:
-    """Bring the database's schema to this version's, one revision at a time."""
-    _upgrade(db_url)
-
-
-@db_group.command("status")
-@db_option
-@friendly
-def db_status(db_url: str) -> None:
-    """Say which schema revision the database is at."""
-    engine = db.engine_for(db_url)
-    try:
-        if not dialects.of(engine).exists(engine.url):
-            click.echo(f"{db.masked(db_url)}: there is no such database yet (`dependents db init` makes one)")
-            return
-        with db.errors(db_url), engine.connect() as conn:
-            found = migrate.state(conn)
-    finally:
-        engine.dispose()
-    click.echo(f"{db.masked(db_url)}: {found.describe()}")
-
-
-def _upgrade(db_url: str) -> None:
-    engine = db.engine_for(db_url)
-    try:
-        with db.errors(db_url):
-            before, after = db.init(engine)
-    finally:
-        engine.dispose()
-    if before.revision == after.revision:
-        click.echo(f"{db.masked(db_url)}: schema already at revision {after.revision}")
-        return
-    was = "empty" if before.empty else f"revision {before.revision or 'none (made before revisions)'}"
-    click.echo(f"{db.masked(db_url)}: schema upgraded to revision {after.revision} (was {was})")
-
-
-@cli.group("customers")
-def customers_group() -> None:
-    """Manage the customers dependents attach to."""
-
-
-@customers_group.command("load")
-@click.argument("file", type=click.Path(path_type=Path))
-@db_option
-@click.option("--encoding", help="CSV text encoding.  [default: detected]")
-@click.option("--delimiter", help="CSV delimiter.  [default: sniffed]")
-@click.option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Rejected rows go in customers-<time>/ in here.  [default: reports]",
-)
-@friendly
-def customers_load(
-    file: Path, db_url: str, encoding: str | None, delimiter: str | None, report_dir: Path | None
-) -> None:
-    """Load customers from FILE (an `id` column, optional names, email, phone); existing ids
-    are skipped, rows that break a rule rejected with their codes."""
-    loaded = customers_lib.load_customers(db_url, file, encoding, delimiter, report_dir)
-    for warning in loaded.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    click.echo(
-        f"{file.name}: {summary.counted(loaded.read, 'customer')} read, {loaded.added} added, "
-        f"{loaded.skipped} already present, {loaded.rejected} rejected."
-    )
-    if loaded.report:
-        click.echo(f"Rejects report: {loaded.report}")
-    sys.exit(loaded.exit_code)
-
-
-@cli.group("runs", invoke_without_command=True)
-@db_option
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.pass_context
-@friendly
-def runs_group(ctx: click.Context, db_url: str, limit: int) -> None:
-    """List recent import runs (newest first)."""
-    if ctx.invoked_subcommand:
-        return
-    with _connect(db_url) as conn:
-        runs = ledger.recent(conn, limit)
-    if not runs:
-        click.echo("No runs yet.")
-        return
-    click.echo(summary.RUNS_HEADER)
-    for r in runs:
-        click.echo(summary.run_line(r))
-
-
-@runs_group.command("show")
-@click.argument("run_id")
-@db_option
-@friendly
-def runs_show(run_id: str, db_url: str) -> None:
-    """Show one run (RUN_ID or a unique prefix of it) with its rejected rows per code."""
-    with _connect(db_url) as conn:
-        r = ledger.resolve(conn, run_id)
-        counts = ledger.code_counts(conn, r.id)
-    for label, value in (
-        ("run", r.id),
-        ("file", r.file_name),
-        ("sha256", r.sha256),
-        ("size", f"{r.size_bytes} bytes"),
-        ("profile", r.profile),
-        ("channel", r.channel),
-        ("as of", r.as_of),
-        ("status", r.status),
-        ("started", r.started_at),
-        ("finished", r.finished_at),
-        ("rows read", r.rows_read),
-        ("accepted", r.accepted),
-        *((name, getattr(r, name)) for name in db.RESULTS),
-        ("rejected", r.rejected),
-        ("reverted", r.reverted_at),
-        ("source run", r.source_run_id),
-        ("lookups", ", ".join(f"{n} v{v}" for n, v in r.lookups.items()) or None),
-        ("message", r.message),
-    ):
-        if value is not None:
-            click.echo(f"{label + ':':<12}{value}")
-    for code, n in counts.most_common():
-        click.echo(f"  {code:<28}{n}")
-
-
-@runs_group.command("revert")
-@click.argument("run_id")
-@db_option
-@click.option(
-    "--dry-run", is_flag=True, help="Say how many dependents it would remove and restore; change nothing."
-)
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    metavar="SECONDS",
-    help="Give up (exit 5) after waiting this long for an import into the same database.  [default: wait]",
-)
-@friendly
-def runs_revert(run_id: str, db_url: str, dry_run: bool, lock_timeout: float | None) -> None:
-    """Undo an import (RUN_ID or a unique prefix): remove the dependents it inserted and give
-    those it updated their old values back, in one transaction."""
-    done = revert_lib.revert_run(db_url, run_id, dry_run, lock_timeout)
-    click.echo(summary.describe_revert(done))
-
-
-@contextmanager
-def _connect(db_url: str) -> Iterator[Connection]:
-    """A connection for a command that only reads (it never creates a database), whose errors
-    read as one line naming the database."""
-    engine = db.engine_for(db_url)
-    try:
-        with db.errors(db_url):
-            db.ensure_schema(engine, create=False)
-            with db.reading(engine) as conn:
-                yield conn
-    finally:
-        engine.dispose()
-
-
-@cli.command("report")
-@click.argument("run_id")
-@db_option
-@click.option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The reports go in a folder named for the run in here.  [default: reports]",
-)
-@click.option("--include-pii", is_flag=True, help="Write SSNs in full (masked by default).")
-@friendly
-def report_cmd(run_id: str, db_url: str, report_dir: Path | None, include_pii: bool) -> None:
-    """Write a run's reports again from the database (RUN_ID or a unique prefix)."""
-    with _connect(db_url) as conn:
-        r = ledger.resolve(conn, run_id)
-        paths = rebuild.rebuild(conn, r, (report_dir or run_lib.REPORTS) / r.id, include_pii)
-    click.echo(f"Reports for run {r.id}: {paths['rejects_csv'].parent}")
-
-
 @cli.group("config")
 def config_group() -> None:
     """The settings in force."""
@@ -449,61 +256,8 @@ def config_show(ctx: click.Context) -> None:
         click.echo(f"{key:<20}{'(unset)' if shown is None else shown!s:<40}  {source}")
 
 
-@cli.group("mapping")
-def mapping_group() -> None:
-    """Mapping files for other systems' exports."""
-
-
-@mapping_group.command("suggest")
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the draft here (refused if it exists).  [default: stdout]",
-)
-@profile_option("Whose fields and allowed values the draft proposes.")
-@click.option("--sheet", help="XLSX sheet name.  [default: the first sheet]")
-@click.option(
-    "--header-row", type=click.IntRange(min=1), metavar="N", help="The header's row.  [default: found]"
-)
-@friendly
-def mapping_suggest(
-    file: Path, out: Path | None, profile: str, sheet: str | None, header_row: int | None
-) -> None:
-    """Draft a mapping file for FILE: its headers matched to fields, its values the rules would
-    reject matched to allowed ones, each with a comment to check."""
-    from pipeline.rows import suggest  # difflib and the draft: only for this command
-
-    if out is not None and out.exists():
-        raise UsageError(f"{out}: exists already; name another file or remove it")
-    draft = suggest.suggest(file, PROFILES[profile], sheet, header_row)
-    text = suggest.render(draft, PROFILES[profile])
-    if out is None:
-        click.echo(text, nl=False)
-        return
-    out.write_text(text, encoding="utf-8")
-    click.echo(f"Draft mapping for {file.name}: {out}", err=True)
-
-
-@cli.command("template")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@profile_option()
-@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
-@friendly
-def template_cmd(out: Path, profile: str, force: bool) -> None:
-    """Write a blank import sheet OUT.xlsx with every column the profile stores, each header
-    commented with its rule, and drop-down lists of the allowed values."""
-    from pipeline.template import write_template  # openpyxl: not imported by every command
-
-    if out.exists() and not force:
-        raise UsageError(f"{out}: exists already; pass --force to replace it")
-    write_template(out, PROFILES[profile])
-    click.echo(f"Template for {profile}: {out}")
-
+for group in (db_group, customers_group, runs_group, report_cmd, lookups_group, mapping_group, template_cmd):
+    cli.add_command(group)
 
 if __name__ == "__main__":
     cli()
-
-
-cli.add_command(lookups_group)

@@ -21,21 +21,19 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from pipeline import memory, stops
-from pipeline.database import db, decide, faults, ledger, load, lookups
-from pipeline.database.lookups import Listed
+from pipeline.database import db, decide, faults, ledger, load
 from pipeline.errors import AlreadyImported, DatabaseError, PipelineError, UsageError
+from pipeline.opening import connect_and_open
 from pipeline.options import Options
 from pipeline.rejects import assemble, report
 from pipeline.rejects.changes import ChangesFile
-from pipeline.rejects.notifications import with_details, with_ragged
 from pipeline.rows import columns, mapping
-from pipeline.rows.normalise import normalise
-from pipeline.rows.read import Source, open_source
+from pipeline.rows.check import check_chunk
 from pipeline.rows.spool import Spool
-from pipeline.rows.validate import Validator, long_cells
+from pipeline.rows.validate import Validator
 from pipeline.timings import Steps
 from schemas import PROFILES
 
@@ -93,7 +91,7 @@ class Import:
         self.url, self.options = url, options
         self.steps, self.began = Steps(), time.perf_counter()
         memory.use_jemalloc()
-        self.engine, self.src, self.lookups = _connect_and_open(url, path, options)
+        self.engine, self.src, self.lookups = connect_and_open(url, path, options)
         try:
             self.profile = PROFILES[options.profile].with_lookups(
                 {name: found.values for name, found in self.lookups.items()}
@@ -239,11 +237,9 @@ class Import:
     def _check_and_prepare(self, chunk: pd.DataFrame, preparer: ThreadPoolExecutor) -> Future:
         """Check a chunk, hand it to be prepared for the database and spool it. Its frames are
         this method's own, so they are freed on return, not when the next chunk is read."""
-        frame, failures = _check(chunk, self.cmap, self.validator, self.options, self.src.headers)
-        if self.cmap.origin is not None:  # a corrected report: where each row first came from
-            frame["origin_row"] = columns.origin_rows(chunk[self.cmap.origin])
-            if self.origin_run:
-                frame["origin_run_id"] = self.origin_run
+        frame, failures = check_chunk(
+            chunk, self.cmap, self.validator, self.options.date_order, self.src.headers, self.origin_run
+        )
         rejected = pd.Index(failures["row"].unique())
         # Rows the database cannot look at: no customer id to look up, or cells out of place.
         unstaged = failures["code"].str.startswith("CUSTOMER_ID_") | failures["code"].eq("ROW_CELL_COUNT")
@@ -351,49 +347,9 @@ class Import:
             self._record(conn, self.run)
 
 
-def _connect_and_open(url: str, path: Path, options: Options) -> tuple[Engine, Source, dict[str, Listed]]:
-    """The database's engine (its schema checked), the opened file, and the lookup lists the
-    profile uses, as the database holds them. The file is opened on a thread of its own
-    meanwhile (its hash and decoding check mostly let go of the GIL). A database error is
-    raised before a file error, as when they ran one after the other."""
-    with ThreadPoolExecutor(1, thread_name_prefix="open") as opener:
-        opened = opener.submit(
-            open_source,
-            path,
-            encoding=options.encoding,
-            delimiter=options.delimiter,
-            sheet=options.sheet,
-            max_unpacked=options.max_unpacked_size,
-            header_row=options.header_row,
-        )
-        engine = db.engine_for(url)
-        try:
-            with db.errors(url):
-                db.ensure_schema(engine)
-                with db.reading(engine) as conn:
-                    found = lookups.read(conn, list(PROFILES[options.profile].lookups))
-            return engine, opened.result(), found
-        except BaseException:
-            engine.dispose()
-            raise
-
-
 def _write(loader: load.Loader, prepared: Future) -> None:
     """Stage a chunk once it is prepared (its preparation's error, if any, surfaces here)."""
     loader.write(prepared.result())
-
-
-def _check(
-    chunk: pd.DataFrame, cmap: columns.ColumnMap, validator: Validator, options: Options, headers: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One chunk's typed columns and its row-rule failures (row, code, details): the profile's
-    rules, cells too long for any spreadsheet, then ragged rows (whose code stands alone)."""
-    frame = normalise(chunk, cmap, validator.profile, options.date_order)
-    failures = with_details(validator.failures(frame), validator.details, frame, options.date_order)
-    too_long = long_cells(chunk, headers)
-    if len(too_long):
-        failures = pd.concat([failures, too_long.astype(failures.dtypes.to_dict())], ignore_index=True)
-    return frame, with_ragged(failures, chunk.attrs.get("ragged"))
 
 
 @contextmanager

@@ -205,3 +205,26 @@ AWKWARD = [
     "1e5",
     "007",
 ]
+
+
+def commands(group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
+    """Every command under ``group`` (a Click group), by its path of names, groups included."""
+    import click
+
+    found = []
+    for name, command in group.commands.items():
+        found.append(((*path, name), command))
+        if isinstance(command, click.Group):
+            found += commands(command, (*path, name))
+    return found
+
+
+def execute(url: str, *statements: str) -> None:
+    """Run ``statements`` on ``url`` in one transaction."""
+    engine = db.engine_for(url)
+    try:
+        with engine.begin() as conn:
+            for sql in statements:
+                conn.exec_driver_sql(sql)
+    finally:
+        engine.dispose()

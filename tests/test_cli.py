@@ -116,7 +116,7 @@ def test_a_mariadb_url_without_a_database_is_a_usage_error_in_one_line(tmp_path)
 
 
 def test_a_bad_database_url_is_said_before_a_bad_file(tmp_path):
-    # The file is opened beside the database's checks (run._connect_and_open); the database's
+    # The file is opened beside the database's checks (opening.connect_and_open); the database's
     # error still comes first, as when the two ran one after the other.
     result = invoke("import", tmp_path / "nope.csv", "--db", "mysql://root@127.0.0.1:3306")
     assert result.exit_code == 2
@@ -244,14 +244,14 @@ def test_a_file_still_being_written_is_not_half_loaded(any_db, tmp_path, monkeyp
     invoke("customers", "load", write_csv(tmp_path / "c.csv", ["id"], [[CUSTOMER]]), "--db", any_db)
     rows = [[CUSTOMER, f"Kid{k}", "Lee", f"2019-01-{k:02d}", ""] for k in range(1, 4)]
     path = write_csv(tmp_path / "d.csv", HEADER, rows)
-    check = pipeline.run._check
+    check = pipeline.run.check_chunk
 
     def check_then_append(chunk, *args):
         with path.open("a", encoding="utf-8") as fh:  # the writer adds the next row meanwhile
             fh.write(f"{CUSTOMER},Late,Lee,2019-02-01,\n")
         return check(chunk, *args)
 
-    monkeypatch.setattr(pipeline.run, "_check", check_then_append)
+    monkeypatch.setattr(pipeline.run, "check_chunk", check_then_append)
     out = tmp_path / "r"
     result = invoke(
         "import", path, "--db", any_db, "--as-of", AS_OF, "--report-dir", out, "--chunk-size", "2"

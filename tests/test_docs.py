@@ -9,24 +9,13 @@ import click
 import pytest
 
 from pipeline.cli import cli
-from tests.helpers import ROOT
+from tests.helpers import ROOT, commands
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 DOCS = README + "".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md")))
 
 
-def commands(
-    group: click.Group = cli, path: tuple[str, ...] = ()
-) -> list[tuple[tuple[str, ...], click.Command]]:
-    found = []
-    for name, command in group.commands.items():
-        found.append(((*path, name), command))
-        if isinstance(command, click.Group):
-            found += commands(command, (*path, name))
-    return found
-
-
-COMMANDS = commands()
+COMMANDS = commands(cli)
 
 
 @pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=" ".join)

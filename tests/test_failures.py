@@ -7,8 +7,10 @@ from __future__ import annotations
 import click
 import pytest
 
-from tests.helpers import invoke
-from tests.test_docs import COMMANDS
+from pipeline.cli import cli
+from tests.helpers import commands, invoke
+
+COMMANDS = commands(cli)
 
 LEAVES = [(path, command) for path, command in COMMANDS if not isinstance(command, click.Group)]
 BAD_DATABASES = {

@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from pipeline.rows.normalise import FORMULA_START
 from schemas import parse
-from tests.database.test_faults import execute
-from tests.helpers import AS_OF, C1, C2, customers_csv, invoke, query
+from tests.helpers import AS_OF, C1, C2, customers_csv, execute, invoke, query
 
 pytestmark = pytest.mark.slow
 

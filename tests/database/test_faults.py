@@ -15,7 +15,7 @@ from bench import generate
 from pipeline import run
 from pipeline.database import db, load
 from pipeline.errors import DatabaseError
-from tests.helpers import AS_OF, invoke, query, server_url
+from tests.helpers import AS_OF, execute, invoke, query, server_url
 
 pytestmark = pytest.mark.slow
 
@@ -302,16 +302,6 @@ class conflicts:
             )
         else:
             execute(self.url, "DROP TRIGGER IF EXISTS conflict", "DROP TABLE IF EXISTS conflicts")
-
-
-def execute(url: str, *statements: str) -> None:
-    engine = db.engine_for(url)
-    try:
-        with engine.begin() as conn:
-            for sql in statements:
-                conn.exec_driver_sql(sql)
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.parametrize("kind", SERVERS)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli_options import db_option
+from pipeline.commands.options import db_option
 from pipeline.database import db
 from pipeline.database import lookups as lookups_lib
 from pipeline.guard import friendly

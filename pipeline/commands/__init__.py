@@ -1,0 +1,1 @@
+"""The command groups under ``dependents``, one module each; ``pipeline.cli`` gathers them."""
