@@ -26,16 +26,14 @@ from sqlalchemy.engine import Connection
 from pipeline import memory, stops
 from pipeline.database import db, decide, faults, ledger, load
 from pipeline.errors import AlreadyImported, DatabaseError, PipelineError, UsageError
-from pipeline.opening import connect_and_open
+from pipeline.opening import open_import, with_mapping
 from pipeline.options import Options
-from pipeline.rejects import assemble, report
+from pipeline.rejects import assemble, publish, report
 from pipeline.rejects.changes import ChangesFile
-from pipeline.rows import columns, mapping
 from pipeline.rows.check import check_chunk
 from pipeline.rows.spool import Spool
 from pipeline.rows.validate import Validator
 from pipeline.timings import Steps
-from schemas import PROFILES
 
 REPORTS = Path("reports")  # where each run's report folder goes, unless told
 
@@ -79,38 +77,13 @@ class Import:
     def __init__(self, url: str, path: Path, options: Options):
         if options.changes and options.on_existing != "update":
             raise UsageError("--changes lists the fields an update changes: it needs --on-existing update")
-        self.mapping = mapping.load(options.mapping) if options.mapping else None
-        if self.mapping:  # the command line's own choices beat the mapping file's
-            m = self.mapping
-            options = replace(
-                options,
-                sheet=options.sheet or m.sheet,
-                header_row=options.header_row or m.header_row,
-                date_order=options.date_order or m.date_order,
-            )
+        options, self.mapping = with_mapping(options)
         self.url, self.options = url, options
         self.steps, self.began = Steps(), time.perf_counter()
         memory.use_jemalloc()
-        self.engine, self.src, self.lookups = connect_and_open(url, path, options)
-        try:
-            self.profile = PROFILES[options.profile].with_lookups(
-                {name: found.values for name, found in self.lookups.items()}
-            )
-            if self.mapping:  # its values are checked against the database's lookups
-                self.mapping.check(self.profile)
-            mapped = self.mapping.columns if self.mapping else None
-            self.cmap = columns.match(
-                self.src.headers,
-                self.profile,
-                self.src.path.name,
-                mapped,
-                options.on_unknown_column,
-                self.src.header_at,
-            )
-        except BaseException:
-            self.engine.dispose()
-            raise
-        self.cmap.values = self.mapping.values if self.mapping else {}
+        opened = open_import(url, path, options, self.mapping)
+        self.engine, self.src, self.lookups = opened.engine, opened.src, opened.lookups
+        self.profile, self.cmap = opened.profile, opened.cmap
         self.run = self._new_run()
         self.validator = Validator(self.profile, self.run.as_of, options.date_order)
         self.spool, self.counts = Spool(), Counter()
@@ -118,7 +91,7 @@ class Import:
             self.src.headers, self.cmap.report, self.cmap.positions, options.include_pii, self.cmap.origin
         )
         out_dir = (options.report_dir or REPORTS) / self.run.id
-        self.pending = report.Pending(out_dir, report.stem_of(self.src.path), layout)
+        self.pending = publish.Pending(out_dir, report.stem_of(self.src.path), layout)
         self.warnings = list(self.cmap.warnings)
         self.loader: load.Loader | None = None
         self.changes = ChangesFile(options.changes, options.include_pii) if options.changes else None

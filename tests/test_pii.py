@@ -62,7 +62,7 @@ IDS = [f"{kind}-{name}" for kind in ("sqlite", "postgres") for name in OUTCOMES]
 def test_no_canary_where_the_readme_says_it_is_not(
     kind, extra, fault, status, tmp_path, monkeypatch, request
 ):
-    from pipeline.database import decide
+    from pipeline.database import decide_sql
     from pipeline.rows.validate import Validator
 
     url = request.getfixturevalue("sqlite_url" if kind == "sqlite" else "pg_url")
@@ -72,7 +72,7 @@ def test_no_canary_where_the_readme_says_it_is_not(
         monkeypatch.setattr(Validator, "failures", broken)
     if fault == "quote":  # a statement PostgreSQL refuses with the value in its message
         monkeypatch.setattr(
-            decide, "UNKNOWN_CUSTOMERS", decide.UNKNOWN_CUSTOMERS + " OR CAST(s.email AS integer) > 0"
+            decide_sql, "UNKNOWN_CUSTOMERS", decide_sql.UNKNOWN_CUSTOMERS + " OR CAST(s.email AS integer) > 0"
         )
     invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1]), "--db", url)
     path = write_csv(tmp_path / "d.csv", HEADER, ROWS)

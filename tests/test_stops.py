@@ -97,15 +97,16 @@ def test_a_stop_just_after_the_commit_is_said_and_the_run_stands(
 ):
     """The instant the issue was found at: the rows are in, so the import says so and exits
     with the run's own status, not "nothing was committed"."""
-    from pipeline.rejects import report
 
-    publish = report.Pending.publish
+    from pipeline.rejects import publish
+
+    published = publish.Pending.publish
 
     def stopped_then_published(self, run):
         os.kill(os.getpid(), signum)  # as the reports are moved into place, after the commit
-        return publish(self, run)
+        return published(self, run)
 
-    monkeypatch.setattr(report.Pending, "publish", stopped_then_published)
+    monkeypatch.setattr(publish.Pending, "publish", stopped_then_published)
     invoke("customers", "load", customers_csv(tmp_path / "c.csv", [C1]), "--db", sqlite_url)
     path = write_csv(tmp_path / "d.csv", HEADER, [kid(1), kid(2), [C1, "", "Lee", "2019-01-04"]])
     result = invoke("import", path, "--db", sqlite_url, "--as-of", AS_OF, "--report-dir", tmp_path / "r")

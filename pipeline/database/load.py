@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pipeline.database import arrow, bulk, db, decide, dialects, sieve, stage, update
+from pipeline.database import arrow, bulk, db, decide, decide_sql, dialects, sieve, stage, update
 from pipeline.database.decide import SELF_SERVICE_LIMIT, Plan, Verdicts
 from pipeline.database.dialects import Prepared
 from pipeline.database.indexes import SetAside
@@ -173,12 +173,12 @@ class Loader:
             self._stage_suspects(suspects)
         params = {"limit": SELF_SERVICE_LIMIT, "run_id": self.run_id}
         for step in self.plan.steps:
-            sql = step.sql.replace("{big}", self.dialect.big_result).replace("{stored}", decide.STORED)
+            sql = step.sql.replace("{big}", self.dialect.big_result).replace("{stored}", decide_sql.STORED)
             with self.dialect.hash_joins(self.conn) if step.own_tables else nullcontext():
                 self.conn.execute(sa.text(sql), params)
             if step.analyze is not None:
                 self._analyze(step.analyze)
-        for sql in decide.VERDICT_SQL:
+        for sql in decide_sql.VERDICT_SQL:
             self.conn.exec_driver_sql(sql)
 
     def _stage_suspects(self, rows: pa.Table) -> None:
@@ -191,13 +191,13 @@ class Loader:
     def verdicts(self, size: int = 50_000) -> Verdicts:
         """Every row a database rule turned away, fetched once, before the insert needs the
         connection; one row per rejected row, so memory follows the rejects, not the file."""
-        q = sa.text(decide.VERDICTS_SQL)
+        q = sa.text(decide_sql.VERDICTS_SQL)
         parts = [
             np.array(part, dtype="int64").reshape(-1, 5)
             for part in self.conn.execute(q, execution_options={"yield_per": size}).partitions(size)
         ]
         found = np.concatenate(parts) if parts else np.empty((0, 5), dtype="int64")
-        matched = self.conn.exec_driver_sql(decide.MATCHED_SQL).scalar_one() if self.matching else 0
+        matched = self.conn.exec_driver_sql(decide_sql.MATCHED_SQL).scalar_one() if self.matching else 0
         return Verdicts(
             pd.DataFrame(found, columns=["row", "verdict", "ref_row", "existing", "candidate"]), matched
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.database import decide
+from pipeline.database import decide, decide_sql
 
 GROUPS = ["repeated", "repeats"]
 LIMIT = ["crowded", "over"]
@@ -44,9 +44,10 @@ def test_plan_runs_only_the_statements_that_can_find_something(
 def test_verdict_numbers_come_from_the_catalogue():
     from schemas.codes import VERDICT
 
-    assert "{" not in decide.REFUSED.replace("{stored}", "")
+    assert "{" not in decide_sql.REFUSED.replace("{stored}", "")
     assert (
-        f"THEN {VERDICT['CUSTOMER_NOT_FOUND']} ELSE {VERDICT['DEPENDENT_ALREADY_EXISTS']}" in decide.REFUSED
+        f"THEN {VERDICT['CUSTOMER_NOT_FOUND']} ELSE {VERDICT['DEPENDENT_ALREADY_EXISTS']}"
+        in decide_sql.REFUSED
     )
     assert sorted(VERDICT) == [
         "CUSTOMER_NOT_FOUND",

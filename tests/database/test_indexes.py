@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline import run
-from pipeline.database import db, decide, indexes
+from pipeline.database import db, decide_sql, indexes
 from pipeline.database.dialects import postgresql, sqlite
 from pipeline.database.indexes import Keys
 from tests.helpers import (
@@ -328,7 +328,7 @@ def test_sqlite_checks_its_foreign_key_set_wise(sqlite_db, tmp_path, monkeypatch
     """With SQLite's own check of each row off for the import, a row whose customer is
     unknown and that the rules let through (here: their join is broken) stops the import,
     one line, exit 4, nothing stored."""
-    monkeypatch.setattr(decide, "UNKNOWN_CUSTOMERS", decide.UNKNOWN_CUSTOMERS + " AND 0")
+    monkeypatch.setattr(decide_sql, "UNKNOWN_CUSTOMERS", decide_sql.UNKNOWN_CUSTOMERS + " AND 0")
     stranger = kid(2, "99999999-9999-4999-8999-999999999999")
     code, _ = run_import(sqlite_db, tmp_path, [kid(1), stranger], "--rebuild-indexes", mode)
     assert code == 4

@@ -272,14 +272,14 @@ def staged_loader(conn, rows: int = 20_000, suspects: bool = True):
 def test_checks_among_the_files_own_tables_join_by_hash_on_postgresql(pg_url):
     """With no row refused, the planner takes ``dependents_refused`` for one row and scans it
     once per staged row; ``hash_joins`` reads it once instead."""
-    from pipeline.database import decide, dialects
+    from pipeline.database import decide_sql, dialects
 
     engine = db.engine_for(pg_url)
     with engine.connect() as conn:
         staged_loader(conn)
         for table in ("dependents_stage", "dependents_refused", "dependents_held"):
             conn.exec_driver_sql(f"ANALYZE {table}")
-        sql = "EXPLAIN " + decide.CROWDED.replace("{big}", "")
+        sql = "EXPLAIN " + decide_sql.CROWDED.replace("{big}", "")
 
         def plan() -> str:
             return "\n".join(conn.execute(sa.text(sql), {"limit": 4}).scalars())
