@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from pipeline.commands.options import profile_option
+from pipeline.commands.options import db_option, profile_option
+from pipeline.database import lookups
 from pipeline.errors import UsageError
 from pipeline.guard import friendly
-from schemas import PROFILES
 
 
 @click.group("mapping")
@@ -30,18 +30,21 @@ def mapping_group() -> None:
 @click.option(
     "--header-row", type=click.IntRange(min=1), metavar="N", help="The header's row.  [default: found]"
 )
+@db_option
 @friendly
 def mapping_suggest(
-    file: Path, out: Path | None, profile: str, sheet: str | None, header_row: int | None
+    file: Path, out: Path | None, profile: str, sheet: str | None, header_row: int | None, db_url: str
 ) -> None:
     """Draft a mapping file for FILE: its headers matched to fields, its values the rules would
-    reject matched to allowed ones, each with a comment to check."""
+    reject matched to allowed ones (the database's lookups, or the shipped defaults when there is
+    no database yet), each with a comment to check."""
     from pipeline.rows import suggest  # difflib and the draft: only for this command
 
     if out is not None and out.exists():
         raise UsageError(f"{out}: exists already; name another file or remove it")
-    draft = suggest.suggest(file, PROFILES[profile], sheet, header_row)
-    text = suggest.render(draft, PROFILES[profile])
+    rules = lookups.profile_at(db_url, profile)
+    draft = suggest.suggest(file, rules, sheet, header_row)
+    text = suggest.render(draft, rules)
     if out is None:
         click.echo(text, nl=False)
         return

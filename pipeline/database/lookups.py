@@ -15,10 +15,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pipeline.database import db
+from pipeline.database import db, dialects
 from pipeline.errors import FileError, UsageError, shown
+from schemas import PROFILES
 from schemas.fields import BY_NAME
 from schemas.lookups import LOOKUPS, Lookup
+from schemas.rules import Profile
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,25 @@ def lookup(name: str) -> Lookup:
     if name not in LOOKUPS:
         raise UsageError(f"no lookup {name!r}; the lookups are: {', '.join(LOOKUPS)}")
     return LOOKUPS[name]
+
+
+def profile_at(url: str, name: str) -> Profile:
+    """Profile ``name`` with the lookup lists of the database at ``url``; with the shipped
+    defaults when there is no such database yet (a command that only reads never makes one)."""
+    profile = PROFILES[name]
+    if not profile.lookups:
+        return profile
+    engine = db.engine_for(url)
+    try:
+        if not dialects.of(engine).exists(engine.url):
+            return profile
+        with db.errors(url):
+            db.ensure_schema(engine, create=False)
+            with db.reading(engine) as conn:
+                found = read(conn, list(profile.lookups))
+    finally:
+        engine.dispose()
+    return profile.with_lookups({n: listed.values for n, listed in found.items()})
 
 
 def read(conn: Connection, names: list[str]) -> dict[str, Listed]:

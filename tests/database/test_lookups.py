@@ -5,11 +5,12 @@ stripped of a value stored dependents hold."""
 from __future__ import annotations
 
 import json
+import tomllib
 
 import pytest
 
 from schemas.lookups import load as defaults
-from tests.helpers import AS_OF, C1, customers_csv, database, invoke, query, run_folder, write_csv
+from tests.helpers import AS_OF, C1, SAMPLES, customers_csv, database, invoke, query, run_folder, write_csv
 
 HEADER = ["customerId", "firstName", "lastName", "birthDate", "homeLanguage"]
 
@@ -105,3 +106,20 @@ def test_the_longest_value_a_column_holds_is_loaded(sqlite_url, tmp_path):
         "lookups", "load", "genders", values_csv(tmp_path / "l.csv", "g" * 51), "--db", sqlite_url
     )
     assert result.exit_code == 2
+
+
+def test_the_template_and_a_suggested_mapping_offer_the_databases_lists(url, tmp_path):
+    from openpyxl import load_workbook
+
+    invoke("lookups", "load", "home_languages", values_csv(tmp_path / "l.csv", "Zulu"), "--db", url)
+    assert invoke("template", tmp_path / "t.xlsx", "--db", url).exit_code == 0
+    lists = [c.value for row in load_workbook(tmp_path / "t.xlsx")["Lists"].iter_rows() for c in row]
+    assert "Zulu" in lists and "isiZulu" in lists
+    draft = tomllib.loads(invoke("mapping", "suggest", SAMPLES / "export.xlsx", "--db", url).stdout)
+    assert draft["values"]["homeLanguage"] == {"Sotho": "Sesotho", "Xhosa": "isiXhosa"}  # Zulu is allowed now
+
+
+def test_without_a_database_the_template_offers_the_shipped_lists(tmp_path):
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    assert invoke("template", tmp_path / "t.xlsx", "--db", missing).exit_code == 0
+    assert not (tmp_path / "none.db").exists()
