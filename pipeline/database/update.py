@@ -55,14 +55,20 @@ WHERE {_changed(dialect, f"old_{field}", f"new_{field}")}
 
 
 def touched_sql(dialect: Dialect) -> str:
-    """Each updated dependent's ``updated_at``, old and new, so a revert restores it too."""
-    kind = db.dependents.c.updated_at.type
-    old, new = dialect.text_of("x.old_updated_at", kind), dialect.text_of("d.updated_at", kind)
+    """Each updated dependent's ``updated_at``, old and new, so a revert restores it too. Every
+    updated row took the same new value: its text (``:new``) is read once, not joined per row."""
+    old = dialect.text_of("old_updated_at", db.dependents.c.updated_at.type)
     return f"""
 INSERT INTO dependent_changes (run_id, dependent_id, field, source_row, old_value, new_value, changed_at)
-SELECT :run_id, x.dependent_id, 'updated_at', x.source_row, {old}, {new}, :now
-FROM dependents_diff x JOIN dependents d ON d.id = x.dependent_id
+SELECT :run_id, dependent_id, 'updated_at', source_row, {old}, :new, :now
+FROM dependents_diff
 """
+
+
+def touched_text_sql(dialect: Dialect) -> str:
+    """The new ``updated_at`` of the updated dependents, as ``dependent_changes`` spells it."""
+    new = dialect.text_of("updated_at", db.dependents.c.updated_at.type)
+    return f"SELECT {new} FROM dependents WHERE id = (SELECT dependent_id FROM dependents_diff LIMIT 1)"
 
 
 def changes(conn: Connection, dialect: Dialect, run_id: str, now: datetime, apply: bool) -> int:
@@ -78,5 +84,6 @@ def changes(conn: Connection, dialect: Dialect, run_id: str, now: datetime, appl
     if apply:
         sets = [(f, f"COALESCE(x.new_{f}, d.{f})") for f in FIELDS] + [("updated_at", ":now")]
         conn.execute(sa.text(dialect.update_joined(sets)), params)
-        conn.execute(sa.text(touched_sql(dialect)), params)
+        new = conn.execute(sa.text(touched_text_sql(dialect))).scalar_one()
+        conn.execute(sa.text(touched_sql(dialect)), {**params, "new": new})
     return changed

@@ -29,6 +29,16 @@ KINDS = ["sqlite", "postgres", "mariadb"]
 COUNTS = "status, accepted, inserted, updated, unchanged, skipped, rejected"
 
 
+def as_text(url: str, column: str, where: str) -> str:
+    """A dependent's ``column`` as ``dependent_changes`` spells it (the dialect's ``text_of``)."""
+    from pipeline.database import db, dialects
+
+    engine = db.engine_for(url)
+    sql = dialects.of(engine).text_of(column, db.dependents.c[column].type)
+    engine.dispose()
+    return query(url, f"SELECT {sql} FROM dependents WHERE {where}")[0][0]
+
+
 def changes(url: str) -> list[tuple]:
     return query(url, "SELECT field, old_value, new_value FROM dependent_changes ORDER BY field")
 
@@ -59,6 +69,9 @@ def test_update_changes_the_fields_given_and_leaves_empty_cells_alone(kind, tmp_
     assert str(updated)[:19] == str(started)[:19]  # MariaDB keeps whole seconds
     assert changes(url)[:2] == [("is_covered", "true", "false"), ("phone", "555-1000", "555-1111")]
     assert [c[0] for c in changes(url)] == ["is_covered", "phone", "updated_at"]
+    # The history's new updated_at is the text of the value stored, as its old one was.
+    (_, old, new), stored = changes(url)[2], as_text(url, "updated_at", "first_name = 'Ann'")
+    assert new == stored and old == as_text(url, "updated_at", "first_name = 'Bob'")
     assert run_of(url, "fix.csv", COUNTS) == ("succeeded", 2, 0, 1, 1, 0, 0)
 
 
