@@ -46,7 +46,7 @@ def open_import(url: str, path: Path, options: Options, mapped: mapping.Mapping 
     """Connect, open the file and match its headers; the engine is disposed of on any error."""
     engine, src, found = connect_and_open(url, path, options)
     try:
-        profile = PROFILES[options.profile].with_lookups({n: listed.values for n, listed in found.items()})
+        profile = lookups.ruled(PROFILES[options.profile], found)
         if mapped:  # its values are checked against the database's lookups
             mapped.check(profile)
         cmap = columns.match(

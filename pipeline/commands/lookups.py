@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.commands.options import db_option
+from pipeline.commands.options import db_option, reading
 from pipeline.database import db
 from pipeline.database import lookups as lookups_lib
 from pipeline.guard import friendly
@@ -26,13 +26,8 @@ def lookups_group() -> None:
 @friendly
 def lookups_list(name: str, db_url: str) -> None:
     """Print a lookup's values, one a line, after a line with its version."""
-    engine = db.engine_for(db_url)
-    try:
-        db.ensure_schema(engine, create=False)
-        with db.errors(db_url), db.reading(engine) as conn:
-            found = lookups_lib.listed(conn, name)
-    finally:
-        engine.dispose()
+    with reading(db_url) as conn:
+        found = lookups_lib.listed(conn, name)
     click.echo(f"# {name}, version {found.version}: {len(found.values)} values")
     for value in found.values:
         click.echo(value)
@@ -50,9 +45,10 @@ def lookups_load(name: str, file: Path, replace: bool, db_url: str) -> None:
     """Add a CSV's `value` column to a lookup (or replace the list with it)."""
     engine = db.engine_for(db_url)
     try:
-        db.ensure_schema(engine, create=False)
-        with db.errors(db_url), engine.begin() as conn:
-            loaded = lookups_lib.load(conn, name, file, replace)
+        with db.errors(db_url):
+            db.ensure_schema(engine, create=False)
+            with engine.begin() as conn:
+                loaded = lookups_lib.load(conn, name, file, replace)
     finally:
         engine.dispose()
     if loaded.after.version == loaded.before.version:

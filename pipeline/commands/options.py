@@ -1,11 +1,14 @@
-"""Options and parameter types that more than one command group shares."""
+"""Options, parameter types and helpers that more than one command group shares."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import click
+from sqlalchemy.engine import Connection
 
 from pipeline.database import db
 from schemas import DEFAULT_PROFILE, PROFILES
@@ -60,3 +63,17 @@ class Bytes(click.ParamType):
         if not found:
             self.fail(f"{value!r} is not a size (a number of bytes, or with K, M or G)", param, ctx)
         return int(found.group(1)) * UNITS[found.group(2)]
+
+
+@contextmanager
+def reading(db_url: str) -> Iterator[Connection]:
+    """A connection for a command that only reads (it never creates a database), whose errors
+    read as one line naming the database."""
+    engine = db.engine_for(db_url)
+    try:
+        with db.errors(db_url):
+            db.ensure_schema(engine, create=False)
+            with db.reading(engine) as conn:
+                yield conn
+    finally:
+        engine.dispose()

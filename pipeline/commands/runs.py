@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from sqlalchemy.engine import Connection
 
 from pipeline import summary
-from pipeline.commands.options import db_option
+from pipeline.commands.options import db_option, reading
 from pipeline.database import db, ledger
 from pipeline.database import revert as revert_lib
 from pipeline.guard import friendly
@@ -27,7 +24,7 @@ def runs_group(ctx: click.Context, db_url: str, limit: int) -> None:
     """List recent import runs (newest first)."""
     if ctx.invoked_subcommand:
         return
-    with _connect(db_url) as conn:
+    with reading(db_url) as conn:
         runs = ledger.recent(conn, limit)
     if not runs:
         click.echo("No runs yet.")
@@ -43,7 +40,7 @@ def runs_group(ctx: click.Context, db_url: str, limit: int) -> None:
 @friendly
 def runs_show(run_id: str, db_url: str) -> None:
     """Show one run (RUN_ID or a unique prefix of it) with its rejected rows per code."""
-    with _connect(db_url) as conn:
+    with reading(db_url) as conn:
         r = ledger.resolve(conn, run_id)
         counts = ledger.code_counts(conn, r.id)
     for label, value in (
@@ -92,20 +89,6 @@ def runs_revert(run_id: str, db_url: str, dry_run: bool, lock_timeout: float | N
     click.echo(summary.describe_revert(done))
 
 
-@contextmanager
-def _connect(db_url: str) -> Iterator[Connection]:
-    """A connection for a command that only reads (it never creates a database), whose errors
-    read as one line naming the database."""
-    engine = db.engine_for(db_url)
-    try:
-        with db.errors(db_url):
-            db.ensure_schema(engine, create=False)
-            with db.reading(engine) as conn:
-                yield conn
-    finally:
-        engine.dispose()
-
-
 @click.command("report")
 @click.argument("run_id")
 @db_option
@@ -118,7 +101,7 @@ def _connect(db_url: str) -> Iterator[Connection]:
 @friendly
 def report_cmd(run_id: str, db_url: str, report_dir: Path | None, include_pii: bool) -> None:
     """Write a run's reports again from the database (RUN_ID or a unique prefix)."""
-    with _connect(db_url) as conn:
+    with reading(db_url) as conn:
         r = ledger.resolve(conn, run_id)
         paths = rebuild.rebuild(conn, r, (report_dir or REPORTS) / r.id, include_pii)
     click.echo(f"Reports for run {r.id}: {paths['rejects_csv'].parent}")

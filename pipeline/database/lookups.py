@@ -66,6 +66,11 @@ def profile_at(url: str, name: str) -> Profile:
                 found = read(conn, list(profile.lookups))
     finally:
         engine.dispose()
+    return ruled(profile, found)
+
+
+def ruled(profile: Profile, found: dict[str, Listed]) -> Profile:
+    """``profile`` with its lookup fields allowing the lists ``found`` in the database."""
     return profile.with_lookups({n: listed.values for n, listed in found.items()})
 
 
@@ -90,11 +95,10 @@ def load(conn: Connection, name: str, path: Path, replace: bool) -> Loaded:
     given = read_values(path, found)
     before = listed(conn, name)
     kept = given if replace else (*before.values, *_without(given, before.values))
+    if kept == before.values:
+        return Loaded(before, before)
     if replace:
         _refuse_used(conn, found, _without(before.values, given))
-    after = Listed(name, before.version, kept)
-    if after.values == before.values:
-        return Loaded(before, after)
     after = Listed(name, before.version + 1, kept)
     _store(conn, after, path.name)
     return Loaded(before, after)
